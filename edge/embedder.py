@@ -1,0 +1,144 @@
+"""Embeddings from a ``.tflite`` encoder on the LiteRT interpreter (no TensorFlow).
+
+LiteRT (``ai-edge-litert``) is the default: it is TensorFlow Lite's maintained successor, has
+wheels for x86_64 and aarch64 on Python 3.10+, and runs int8 models with XNNPACK far faster than
+the frozen ``tflite-runtime`` (which stops at Python 3.11 and numpy 1). ``tflite-runtime`` is
+used only when LiteRT is not installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.align import PREPROCESS_VERSION
+from edge.errors import ModelError
+from edge.manifest import ModelManifest, load_manifest, manifest_path_for, sha256_file
+
+_DTYPES = {"int8": np.int8, "uint8": np.uint8, "float32": np.float32, "float16": np.float16}
+
+
+def interpreter_class() -> Any:
+    """LiteRT's Interpreter, or tflite-runtime's where only that is installed."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
+        except ImportError:
+            raise ModelError(
+                "no TFLite runtime: pip install ai-edge-litert (or doorface[edge])"
+            ) from None
+    return Interpreter
+
+
+def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    x = np.asarray(x, np.float32)
+    norm = np.linalg.norm(x, axis=axis, keepdims=True)
+    return x / np.maximum(norm, 1e-12)
+
+
+class Embedder:
+    """Loads a model and its manifest once; :meth:`embed` maps aligned RGB crops to unit vectors.
+
+    Quantisation parameters are read from the model's own tensors (the manifest's copy is only
+    checked against them), so int8, float16, dynamic-range and float32 files all work.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        threads: int = 1,
+        manifest: ModelManifest | None = None,
+        verify_sha256: bool = True,
+    ) -> None:
+        path = Path(model_path)
+        if not path.is_file():
+            raise ModelError(f"{path}: no such model file")
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if len(head) < 8 or head[4:8] != b"TFL3":
+            raise ModelError(f"{path}: not a TFLite model (no TFL3 identifier)")
+        self.manifest = manifest or load_manifest(manifest_path_for(path))
+        if self.manifest.preprocessing != PREPROCESS_VERSION:
+            raise ModelError(
+                f"{path}: made for preprocessing {self.manifest.preprocessing!r}, "
+                f"this edge does {PREPROCESS_VERSION!r}"
+            )
+        if verify_sha256 and sha256_file(path) != self.manifest.tflite_sha256:
+            raise ModelError(f"{path}: sha256 differs from its manifest (wrong or damaged file)")
+        try:
+            self._interp = interpreter_class()(model_path=str(path), num_threads=max(1, threads))
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{path}: the TFLite runtime cannot load it ({first})") from None
+        inputs, outputs = self._interp.get_input_details(), self._interp.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"{path}: expected one input and one output tensor")
+        self._in, self._out = inputs[0], outputs[0]
+        m = self.manifest
+        expected_in = (1, m.input_height, m.input_width, 3)
+        if tuple(self._in["shape"]) != expected_in:
+            raise ModelError(f"{path}: input shape {tuple(self._in['shape'])}, manifest says {expected_in}")
+        if tuple(self._out["shape"]) != (1, m.embedding_size):
+            raise ModelError(
+                f"{path}: output shape {tuple(self._out['shape'])}, manifest says (1, {m.embedding_size})"
+            )
+        self._in_scale, self._in_zero = self._in["quantization"]
+        self._out_scale, self._out_zero = self._out["quantization"]
+        self.path = path
+        self.threads = threads
+
+    @property
+    def input_size(self) -> int:
+        """Side of the square aligned crop this model takes."""
+        return self.manifest.input_height
+
+    @property
+    def embedding_size(self) -> int:
+        return self.manifest.embedding_size
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest.tflite_sha256
+
+    @property
+    def threshold(self) -> float:
+        return self.manifest.threshold
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) or (H, W, 3) RGB uint8 crops -> (N, D) float32 L2-normalised."""
+        crops = np.asarray(crops)
+        if crops.ndim == 3:
+            crops = crops[None]
+        if crops.ndim != 4 or crops.shape[1:] != (self.input_size, self.input_size, 3):
+            raise ValueError(
+                f"expected crops of shape (N, {self.input_size}, {self.input_size}, 3), got {crops.shape}"
+            )
+        if self.manifest.channel_order == "BGR":
+            crops = crops[..., ::-1]
+        out = np.empty((len(crops), self.embedding_size), np.float32)
+        for i, crop in enumerate(crops):
+            self._interp.set_tensor(self._in["index"], self._quantize_input(crop[None]))
+            self._interp.invoke()
+            out[i] = self._dequantize_output(self._interp.get_tensor(self._out["index"])[0])
+        return l2_normalize(out)
+
+    def _quantize_input(self, pixels: np.ndarray) -> np.ndarray:
+        dtype = self._in["dtype"]
+        if np.issubdtype(dtype, np.integer):
+            if self._in_scale == 0:
+                return pixels.astype(dtype)
+            info = np.iinfo(dtype)
+            q = np.round(pixels.astype(np.float32) / self._in_scale + self._in_zero)
+            return np.clip(q, info.min, info.max).astype(dtype)
+        return pixels.astype(dtype)
+
+    def _dequantize_output(self, values: np.ndarray) -> np.ndarray:
+        if np.issubdtype(values.dtype, np.integer) and self._out_scale != 0:
+            return (values.astype(np.float32) - self._out_zero) * self._out_scale
+        return values.astype(np.float32)

@@ -1,0 +1,64 @@
+"""Shared fixtures. Data from ../shared is required in CI (CI=true): absent there, tests fail."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DOORFACE_SHARED", ROOT.parent / "shared"))
+DATA = SHARED / "data"
+YUNET = SHARED / "models" / "yunet" / "face_detection_yunet_2026may.onnx"
+
+
+def require(path: Path) -> Path:
+    """Return path, or fail in CI / skip elsewhere when it is missing."""
+    if path.exists():
+        return path
+    message = f"{path} is missing (../shared data)"
+    if os.environ.get("CI"):
+        pytest.fail(message + ": CI must have it")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def lfw_dir() -> Path:
+    return require(DATA / "lfw")
+
+
+@pytest.fixture(scope="session")
+def celeba_dir() -> Path:
+    return require(DATA / "celeba-subset")
+
+
+@pytest.fixture(scope="session")
+def pairs_dev_test() -> Path:
+    return require(DATA / "lfw-view1" / "pairsDevTest.txt")
+
+
+@pytest.fixture(scope="session")
+def pairs_dev_train() -> Path:
+    return require(DATA / "lfw-view1" / "pairsDevTrain.txt")
+
+
+@pytest.fixture(scope="session")
+def yunet_path() -> Path:
+    return require(YUNET)
+
+
+@pytest.fixture(scope="session")
+def yunet(yunet_path: Path):
+    from edge.detectors import create_detector
+
+    return create_detector("yunet", {"model_path": str(yunet_path)})
+
+
+@pytest.fixture(scope="session")
+def astronaut_bgr() -> np.ndarray:
+    """scikit-image's astronaut (Eileen Collins), a real face shipped with a package."""
+    import skimage.data
+
+    return np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1])
