@@ -13,7 +13,9 @@ import re
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
-HEADER = "# Benchmarks\n\nEach section is written by the script it names; re-run it to refresh it.\n"
+HEADER = (
+    "# Benchmarks\n\nEach section is written by the script it names; re-run it to refresh it.\n"
+)
 
 
 def machine() -> str:
@@ -29,7 +31,9 @@ def machine() -> str:
 
 
 def stamp() -> str:
-    return f"Machine: {machine()}. Date: {_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}."
+    return (
+        f"Machine: {machine()}. Date: {_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}."
+    )
 
 
 def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
@@ -46,6 +50,12 @@ def write_section(name: str, title: str, body: str, doc: Path = DOC) -> None:
     doc.parent.mkdir(parents=True, exist_ok=True)
     text = doc.read_text() if doc.exists() else HEADER
     block = f"<!-- BEGIN {name} -->\n## {title}\n\n{stamp()}\n\n{body.strip()}\n<!-- END {name} -->"
-    pattern = re.compile(rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    pattern = re.compile(
+        rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S
+    )
+    text = (
+        pattern.sub(lambda _: block, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + block + "\n"
+    )
     doc.write_text(text)

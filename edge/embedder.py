@@ -83,7 +83,9 @@ class Embedder:
         m = self.manifest
         expected_in = (1, m.input_height, m.input_width, 3)
         if tuple(self._in["shape"]) != expected_in:
-            raise ModelError(f"{path}: input shape {tuple(self._in['shape'])}, manifest says {expected_in}")
+            raise ModelError(
+                f"{path}: input shape {tuple(self._in['shape'])}, manifest says {expected_in}"
+            )
         if tuple(self._out["shape"]) != (1, m.embedding_size):
             raise ModelError(
                 f"{path}: output shape {tuple(self._out['shape'])}, manifest says (1, {m.embedding_size})"

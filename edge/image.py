@@ -9,7 +9,9 @@ import numpy as np
 
 from edge.errors import ImageError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"})
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
+)
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:

@@ -86,10 +86,14 @@ class ModelManifest:
             raise ModelError(f"{where}: schema: expected {SCHEMA!r}, got {data.get('schema')!r}")
         channel_order = r.get("input.channel_order", str)
         if channel_order not in ("RGB", "BGR"):
-            raise ModelError(f"{where}: input.channel_order: must be RGB or BGR, got {channel_order!r}")
+            raise ModelError(
+                f"{where}: input.channel_order: must be RGB or BGR, got {channel_order!r}"
+            )
         mode = r.get("quantization.mode", str)
         if mode not in QUANT_MODES:
-            raise ModelError(f"{where}: quantization.mode: must be one of {QUANT_MODES}, got {mode!r}")
+            raise ModelError(
+                f"{where}: quantization.mode: must be one of {QUANT_MODES}, got {mode!r}"
+            )
         threshold = r.get("threshold", float)
         if not -1.0 <= threshold <= 1.0:
             raise ModelError(f"{where}: threshold: must be a cosine similarity in [-1, 1]")
@@ -126,7 +130,9 @@ def load_manifest(path: str | Path) -> ModelManifest:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ModelError(f"{path}: manifest not found (every model.tflite needs its model.json)") from None
+        raise ModelError(
+            f"{path}: manifest not found (every model.tflite needs its model.json)"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: not a readable JSON manifest ({exc})") from None
     return ModelManifest.from_json(data, str(path))
@@ -187,7 +193,9 @@ class _Reader:
         if kind is float and isinstance(node, int) and not isinstance(node, bool):
             node = float(node)
         if not isinstance(node, kind) or (kind is int and isinstance(node, bool)):
-            raise ModelError(f"{self.where}: {key}: must be {kind.__name__}, got {type(node).__name__}")
+            raise ModelError(
+                f"{self.where}: {key}: must be {kind.__name__}, got {type(node).__name__}"
+            )
         return node
 
     def positive(self, key: str) -> int:

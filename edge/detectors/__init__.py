@@ -35,7 +35,9 @@ def create_detector(name: str = "auto", options: dict[str, Any] | None = None) -
         if name == "haar":
             options.pop("model_path", None)
     if name not in registry:
-        raise ConfigError(f"detector.backend: unknown detector {name!r} (known: {', '.join(detector_names())})")
+        raise ConfigError(
+            f"detector.backend: unknown detector {name!r} (known: {', '.join(detector_names())})"
+        )
     return registry[name].from_options(options)
 
 

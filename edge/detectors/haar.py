@@ -72,14 +72,16 @@ class HaarDetector(Detector):
             grey, self.config.scale_factor, self.config.min_neighbors, minSize=(min_side, min_side)
         )
         faces = []
-        for (x, y, w, h), n in zip(np.asarray(boxes).reshape(-1, 4), np.ravel(neighbours), strict=True):
+        for (x, y, w, h), n in zip(
+            np.asarray(boxes).reshape(-1, 4), np.ravel(neighbours), strict=True
+        ):
             landmarks = self._landmarks(grey, int(x), int(y), int(w), int(h))
             score = float(n) / (float(n) + self.config.min_neighbors)
             faces.append(Face((float(x), float(y), float(w), float(h)), score, landmarks))
         return faces
 
     def _landmarks(self, grey: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray:
-        from_box = (BOX_LANDMARKS * np.array([w, h], np.float32) + np.array([x, y], np.float32))
+        from_box = BOX_LANDMARKS * np.array([w, h], np.float32) + np.array([x, y], np.float32)
         if self._eyes is None:
             return from_box
         eyes = self._find_eyes(grey[y : y + h // 2 + h // 10, x : x + w], w)

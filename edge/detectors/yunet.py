@@ -28,7 +28,9 @@ class YuNetConfig(DetectorConfig):
     def validate(self, prefix: str) -> None:
         super().validate(prefix)
         if not 0.0 < self.nms_threshold <= 1.0:
-            raise ConfigError(f"{prefix}.nms_threshold: must be in (0, 1], got {self.nms_threshold}")
+            raise ConfigError(
+                f"{prefix}.nms_threshold: must be in (0, 1], got {self.nms_threshold}"
+            )
 
 
 def find_model(configured: str = "") -> Path | None:
@@ -56,10 +58,13 @@ class YuNetDetector(Detector):
             raise DetectorError(f"detector.yunet.model_path: {path}: no such file")
         try:
             self._net = cv2.FaceDetectorYN.create(
-                str(path), "", (320, 320),
+                str(path),
+                "",
+                (320, 320),
                 # Keep low-score candidates here; the base class applies score_threshold.
                 min(self.config.score_threshold, 0.5),
-                self.config.nms_threshold, self.config.top_k,
+                self.config.nms_threshold,
+                self.config.top_k,
             )
         except cv2.error as exc:
             msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
