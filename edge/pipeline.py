@@ -1,0 +1,117 @@
+"""The recognition pipeline: frame -> detect -> align -> embed -> match, with per-stage timing."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edge.align import align_face
+from edge.detectors import Detector, Face, create_detector
+from edge.embedder import Embedder
+from edge.errors import ModelError
+from edge.gallery import Gallery
+from edge.matching import Match, Matcher
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL = MODELS_DIR / "doorface-default.tflite"
+
+
+@dataclass
+class FaceResult:
+    face: Face
+    crop: np.ndarray = field(repr=False)  # aligned RGB uint8
+    embedding: np.ndarray = field(repr=False)  # unit float32 (D,)
+    match: Match
+    sharpness: float  # variance of the Laplacian of the grey crop: low = blurry
+
+
+def sharpness(crop_rgb: np.ndarray) -> float:
+    """Variance of the Laplacian: the usual cheap focus measure (higher is sharper)."""
+    grey = cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """The model to use: the given path, or the default model shipped inside the package."""
+    if model:
+        return Path(model)
+    if DEFAULT_MODEL.is_file():
+        return DEFAULT_MODEL
+    raise ModelError("no --model given and no default model is installed in edge/models")
+
+
+class Recognizer:
+    """Owns one detector, one embedder and one matcher; ``process`` handles one frame."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        embedder: Embedder,
+        matcher: Matcher,
+        max_faces: int = 5,
+    ) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.matcher = matcher
+        self.max_faces = max_faces
+        self.timings: dict[str, float] = {}
+
+    def set_matcher(self, matcher: Matcher) -> None:
+        """Swap the gallery (SIGHUP reload); the next frame uses it."""
+        matcher.gallery.check_model(self.embedder.model_id)
+        self.matcher = matcher
+
+    def process(
+        self, frame_bgr: np.ndarray, detect_image: np.ndarray | None = None
+    ) -> list[FaceResult]:
+        t0 = time.perf_counter()
+        faces = self.detector.detect(frame_bgr if detect_image is None else detect_image)
+        if detect_image is not None and detect_image.shape[:2] != frame_bgr.shape[:2]:
+            sx = frame_bgr.shape[1] / detect_image.shape[1]
+            sy = frame_bgr.shape[0] / detect_image.shape[0]
+            faces = [f.scaled(sx, sy) for f in faces]
+        faces = faces[: self.max_faces]
+        t1 = time.perf_counter()
+        size = self.embedder.input_size
+        crops = [align_face(frame_bgr, f.landmarks, size) for f in faces]
+        t2 = time.perf_counter()
+        embeddings = (
+            self.embedder.embed(np.stack(crops))
+            if crops
+            else np.zeros((0, self.embedder.embedding_size), np.float32)
+        )
+        t3 = time.perf_counter()
+        matches = self.matcher.match_many(embeddings) if crops else []
+        t4 = time.perf_counter()
+        self.timings = {"detect": t1 - t0, "align": t2 - t1, "embed": t3 - t2, "match": t4 - t3}
+        return [
+            FaceResult(f, c, e, m, sharpness(c))
+            for f, c, e, m in zip(faces, crops, embeddings, matches, strict=True)
+        ]
+
+
+def build_recognizer(
+    model_path: str | Path | None,
+    gallery_path: str | Path,
+    detector_name: str = "auto",
+    detector_options: dict[str, Any] | None = None,
+    threads: int = 1,
+    threshold: float | None = None,
+    margin: float = 0.05,
+    strategy: str = "max",
+    max_faces: int = 5,
+) -> Recognizer:
+    """Everything from paths: the threshold defaults to the model manifest's calibrated one."""
+    embedder = Embedder(resolve_model(model_path), threads=threads)
+    gallery = Gallery.load(gallery_path)
+    gallery.check_model(embedder.model_id)
+    detector = create_detector(detector_name, detector_options)
+    matcher = Matcher(
+        gallery, embedder.threshold if threshold is None else threshold, margin, strategy
+    )
+    return Recognizer(detector, embedder, matcher, max_faces)
