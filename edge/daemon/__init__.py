@@ -1,0 +1,1 @@
+"""The recognition daemon: frame loop, tracker, decisions, durable MQTT delivery, systemd glue."""
