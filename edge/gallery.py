@@ -75,13 +75,13 @@ class Gallery:
             raise GalleryError(f"{path}: no such gallery (enrol someone first)")
         try:
             with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
+                meta = json.loads(str(data["meta"])) if "meta" in data else {}
+                if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
+                    raise GalleryError(f"{path}: not a doorface gallery (no {SCHEMA} metadata)")
                 names, embeddings = data["names"], data["embeddings"].astype(np.float32)
                 crops, sources = data["crops"], data["sources"]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise GalleryError(f"{path}: corrupt gallery file ({type(exc).__name__})") from None
-        if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
-            raise GalleryError(f"{path}: not a doorface gallery (schema {meta.get('schema')!r})")
         try:
             gallery = cls(
                 path,

@@ -1,0 +1,355 @@
+"""``edge`` command line: enroll, identify, gallery, bench (and run/check-config/demo).
+
+Bad input never produces a traceback: DoorfaceError subclasses print ``error: <one line>``
+and exit with status 2; per-file problems are reported as counted skips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+from edge.errors import DoorfaceError
+
+log = logging.getLogger("edge")
+
+
+# -- shared option groups ----------------------------------------------------------------
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model", help="encoder .tflite (its .json manifest beside it); default: the shipped model"
+    )
+    p.add_argument("--threads", type=int, default=1, help="LiteRT interpreter threads (default 1)")
+
+
+def _add_detector_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--detector",
+        default="auto",
+        help="auto | yunet | haar (auto: YuNet if a model file is given or $DOORFACE_YUNET_MODEL is set, else Haar)",
+    )
+    p.add_argument(
+        "--yunet-model", help="path to face_detection_yunet_*.onnx (implies --detector yunet)"
+    )
+    p.add_argument(
+        "--detect-width",
+        type=int,
+        default=None,
+        help="detect on a copy at most this wide (0: full size)",
+    )
+
+
+def _detector(args: argparse.Namespace):
+    from edge.detectors import create_detector
+
+    options: dict = {}
+    name = args.detector
+    if args.yunet_model:
+        options["model_path"] = args.yunet_model
+        name = "yunet" if name == "auto" else name
+    if args.detect_width is not None:
+        options["detect_width"] = args.detect_width
+    return create_detector(name, options)
+
+
+def _embedder(args: argparse.Namespace):
+    from edge.embedder import Embedder
+    from edge.pipeline import resolve_model
+
+    return Embedder(resolve_model(args.model), threads=args.threads)
+
+
+# -- enroll ------------------------------------------------------------------------------
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from edge.enroll import crops_from_images, crops_from_source
+    from edge.gallery import Gallery
+
+    if bool(args.paths) == bool(args.source):
+        raise DoorfaceError("enroll: give image PATHs or --source (not both)")
+    embedder = _embedder(args)
+    gallery = Gallery.open_or_create(
+        args.gallery, embedder.model_id, embedder.input_size, embedder.embedding_size
+    )
+    detector = _detector(args)
+    if args.source:
+        result = crops_from_source(
+            args.source, detector, embedder, args.count, timeout=args.timeout
+        )
+    else:
+        result = crops_from_images(
+            args.paths, detector, embedder.input_size, min_face=args.min_face
+        )
+    for reason in result.skipped:
+        print(f"skipped: {reason}", file=sys.stderr)
+    if not result.crops:
+        print(f"error: no usable face for {args.name}; gallery unchanged", file=sys.stderr)
+        return 1
+    import numpy as np
+
+    crops = np.stack(result.crops)
+    gallery.enroll(args.name, crops, embedder.embed(crops), result.sources)
+    gallery.save()
+    total = sum(p.samples for p in gallery.persons() if p.name == args.name)
+    print(
+        f"enrolled {args.name}: {len(result.crops)} faces used, {len(result.skipped)} skipped "
+        f"({total} samples in total) -> {gallery.path}"
+    )
+    return 0
+
+
+# -- identify ----------------------------------------------------------------------------
+def cmd_identify(args: argparse.Namespace) -> int:
+    from edge.errors import ImageError
+    from edge.image import list_images, load_image
+    from edge.pipeline import build_recognizer
+
+    recognizer = build_recognizer(
+        args.model,
+        args.gallery,
+        args.detector if not args.yunet_model else "yunet",
+        {"model_path": args.yunet_model} if args.yunet_model else None,
+        threads=args.threads,
+        threshold=args.threshold,
+        margin=args.margin,
+    )
+    images, problems = list_images(args.paths)
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    failures = len(problems)
+    for path in images:
+        try:
+            image = load_image(path)
+        except ImageError as exc:
+            failures += 1
+            if args.json:
+                print(json.dumps({"image": str(path), "faces": [], "error": str(exc)}))
+            print(f"skipped: {exc}", file=sys.stderr)
+            continue
+        results = recognizer.process(image)
+        faces = [
+            {
+                "box": [round(v) for v in r.face.box],
+                "name": r.match.name,
+                "score": round(r.match.score, 4),
+            }
+            for r in results
+        ]
+        if args.json:
+            print(json.dumps({"image": str(path), "faces": faces}))
+        elif not faces:
+            print(f"{path}: no face")
+        else:
+            text = "; ".join(
+                f"{f['name'] or 'unknown'} ({f['score']:.2f}) at {f['box']}" for f in faces
+            )
+            print(f"{path}: {text}")
+    return 1 if failures and failures == len(images) + len(problems) else 0
+
+
+# -- gallery -----------------------------------------------------------------------------
+def cmd_gallery(args: argparse.Namespace) -> int:
+    from edge.gallery import Gallery
+
+    gallery = Gallery.load(args.gallery)
+    if args.action == "list":
+        people = gallery.persons()
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "model_id": gallery.model_id,
+                        "people": [{"name": p.name, "samples": p.samples} for p in people],
+                    }
+                )
+            )
+        else:
+            print(f"{gallery.path}: {len(people)} people, model {gallery.model_id[:12]}")
+            for p in people:
+                print(f"  {p.name}: {p.samples} samples")
+        return 0
+    if args.action == "remove":
+        removed = gallery.remove(args.name)
+        gallery.save()
+        print(f"removed {args.name} ({removed} samples)")
+    elif args.action == "rename":
+        gallery.rename(args.old, args.new)
+        gallery.save()
+        print(f"renamed {args.old} -> {args.new}")
+    elif args.action == "rebuild":
+        embedder = _embedder(args)
+        old = gallery.model_id
+        gallery.rebuild(embedder)
+        gallery.save()
+        print(f"rebuilt {len(gallery)} samples: model {old[:12]} -> {gallery.model_id[:12]}")
+    return 0
+
+
+# -- bench -------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from edge.gallery import Gallery
+    from edge.matching import Matcher
+    from edge.pipeline import Recognizer
+    from edge.sources import open_source
+
+    embedder = _embedder(args)
+    if args.gallery:
+        gallery = Gallery.load(args.gallery)
+        gallery.check_model(embedder.model_id)
+    else:  # a synthetic household of 10 people x 5 samples, so matching costs what it would
+        rng = np.random.default_rng(0)
+        gallery = Gallery.create(
+            "synthetic", embedder.model_id, embedder.input_size, embedder.embedding_size
+        )
+        vectors = rng.normal(size=(50, embedder.embedding_size)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        crops = np.zeros((50, embedder.input_size, embedder.input_size, 3), np.uint8)
+        for i in range(10):
+            gallery.enroll(
+                f"person{i}", crops[i * 5 : i * 5 + 5], vectors[i * 5 : i * 5 + 5], [""] * 5
+            )
+    recognizer = Recognizer(_detector(args), embedder, Matcher(gallery, embedder.threshold))
+    frames, faces = [], 0
+    stages: dict[str, list[float]] = {"detect": [], "align": [], "embed": [], "match": []}
+    with open_source(args.source) as source:
+        for frame in source:
+            frames.append(frame)
+            if len(frames) >= args.frames:
+                break
+    if not frames:
+        raise DoorfaceError(f"{args.source}: no frames")
+    for _ in range(args.warmup):
+        recognizer.process(frames[0].image, frames[0].detect_image)
+    totals = []
+    for i in range(args.frames):
+        frame = frames[i % len(frames)]
+        t0 = time.perf_counter()
+        faces += len(recognizer.process(frame.image, frame.detect_image))
+        totals.append(time.perf_counter() - t0)
+        for stage, seconds in recognizer.timings.items():
+            stages[stage].append(seconds)
+    h, w = frames[0].image.shape[:2]
+    print(
+        f"{args.frames} frames of {w}x{h} from {args.source}, detector {recognizer.detector.name}, "
+        f"{args.threads} thread(s), {faces / args.frames:.2f} faces/frame"
+    )
+    print(f"{'stage':<8} {'median ms':>10} {'p95 ms':>8}")
+    for stage, values in [*stages.items(), ("total", totals)]:
+        ms = sorted(v * 1000 for v in values)
+        print(f"{stage:<8} {statistics.median(ms):>10.2f} {ms[int(0.95 * (len(ms) - 1))]:>8.2f}")
+    print(f"frames/s: {1.0 / statistics.median(totals):.1f}")
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge",
+        description="doorface on the device: enrol people, recognise faces, run the door daemon.",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("enroll", help="enrol a person from photos or a live source")
+    p.add_argument("--gallery", required=True, help="gallery file (.npz), created if missing")
+    p.add_argument("--name", required=True, help="the person's name")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="images or folders of images")
+    p.add_argument("--source", help="camera/stream/video to capture from instead of photos")
+    p.add_argument(
+        "--count", type=int, default=10, help="crops to capture from --source (default 10)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=60.0, help="give up capturing after this many seconds"
+    )
+    p.add_argument(
+        "--min-face", type=int, default=40, help="ignore faces smaller than this (pixels)"
+    )
+    _add_model_options(p)
+    _add_detector_options(p)
+    p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser("identify", help="who is in these images")
+    p.add_argument("--gallery", required=True)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="images or folders of images")
+    p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
+    p.add_argument(
+        "--threshold", type=float, help="override the model's calibrated cosine threshold"
+    )
+    p.add_argument(
+        "--margin", type=float, default=0.05, help="best must beat runner-up by this (default 0.05)"
+    )
+    _add_model_options(p)
+    _add_detector_options(p)
+    p.set_defaults(func=cmd_identify)
+
+    p = sub.add_parser("gallery", help="list, remove, rename, rebuild")
+    gsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    g = gsub.add_parser("list", help="enrolled people and sample counts")
+    g.add_argument("--gallery", required=True)
+    g.add_argument("--json", action="store_true")
+    g = gsub.add_parser("remove", help="remove a person")
+    g.add_argument("--gallery", required=True)
+    g.add_argument("name")
+    g = gsub.add_parser("rename", help="rename a person")
+    g.add_argument("--gallery", required=True)
+    g.add_argument("old")
+    g.add_argument("new")
+    g = gsub.add_parser("rebuild", help="re-embed the stored crops with another model")
+    g.add_argument("--gallery", required=True)
+    _add_model_options(g)
+    p.set_defaults(func=cmd_gallery)
+
+    p = sub.add_parser("bench", help="per-stage timing and frames/s on a source")
+    p.add_argument("--source", required=True, help="camera index, URL, video, folder or glob")
+    p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument(
+        "--gallery", help="gallery to match against (default: a synthetic 10-person one)"
+    )
+    _add_model_options(p)
+    _add_detector_options(p)
+    p.set_defaults(func=cmd_bench)
+
+    for hook in _extensions():
+        hook(sub)
+    return parser
+
+
+def _extensions() -> list[Callable]:
+    """Subcommands that live in their own packages (the daemon, the demo)."""
+    import importlib
+    import importlib.util
+
+    hooks = []
+    for module in ("edge.daemon.cli", "edge.demo"):
+        if importlib.util.find_spec(module) is not None:
+            hooks.append(importlib.import_module(module).add_commands)
+    return hooks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except DoorfaceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

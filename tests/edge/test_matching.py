@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from edge.gallery import Gallery
+from edge.matching import Matcher
+
+DIM = 16
+
+
+def _unit(v):
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def _gallery(samples: dict[str, np.ndarray]) -> Gallery:
+    g = Gallery.create("mem.npz", "m", 4, DIM)
+    for name, emb in samples.items():
+        g.enroll(name, np.zeros((len(emb), 4, 4, 3), np.uint8), emb, [""] * len(emb))
+    return g
+
+
+@pytest.fixture
+def household():
+    rng = np.random.default_rng(3)
+    centres = _unit(rng.normal(size=(3, DIM)))
+    samples = {
+        name: _unit(c + 0.25 * rng.normal(size=(4, DIM)))
+        for name, c in zip(["alice", "bob", "carol"], centres, strict=True)
+    }
+    return centres, samples
+
+
+def test_scores_match_plain_loops(household):
+    _centres, samples = household
+    g = _gallery(samples)
+    queries = _unit(np.random.default_rng(4).normal(size=(5, DIM)))
+    for strategy in ("mean", "nearest", "max"):
+        m = Matcher(g, 0.5, strategy=strategy)
+        got = m.scores(queries)
+        for qi, q in enumerate(queries):
+            for pi, name in enumerate(m.people):
+                emb = samples[name]
+                mean = float(q @ _unit(emb.sum(0)))
+                nearest = float(max(q @ e for e in emb))
+                want = {"mean": mean, "nearest": nearest, "max": max(mean, nearest)}[strategy]
+                assert got[qi, pi] == pytest.approx(want, abs=1e-5)
+
+
+def test_threshold_margin_and_unknown(household):
+    centres, samples = household
+    m = Matcher(_gallery(samples), threshold=0.6, margin=0.05)
+    hit = m.match(centres[1])
+    assert hit.name == "bob" and hit.reason == "match" and hit.score >= 0.6
+    stranger = _unit(np.random.default_rng(9).normal(size=DIM))
+    miss = m.match(stranger)
+    assert miss.name is None and miss.reason == "below_threshold"
+
+
+def test_margin_rule_makes_lookalikes_unknown():
+    base = _unit(np.arange(1, DIM + 1, dtype=np.float32))
+    twin = _unit(base + 0.01 * np.ones(DIM))
+    m = Matcher(_gallery({"ann": base[None], "anna": twin[None]}), threshold=0.5, margin=0.05)
+    result = m.match(_unit(base + twin))
+    assert result.name is None and result.reason == "ambiguous"
+    assert result.candidate in ("ann", "anna")
+    assert Matcher(m.gallery, 0.5, margin=0.0).match(_unit(base + twin)).name in ("ann", "anna")
+
+
+def test_empty_gallery():
+    m = Matcher(Gallery.create("x.npz", "m", 4, DIM), threshold=0.5)
+    r = m.match(_unit(np.ones(DIM)))
+    assert r.name is None and r.reason == "empty_gallery"
