@@ -22,7 +22,8 @@ from edge.errors import ConfigError
 class CameraConfig:
     source: str = "picamera"
     name: str = "front_door"
-    fps_limit: float = 0.0  # 0 = as fast as the camera delivers
+    fps: float = 0.0  # files/videos only: play at this rate (0 = every frame, no drops)
+    exit_on_end: bool = False  # files/videos: exit when they end instead of re-opening
     retry_initial_s: float = 1.0
     retry_max_s: float = 30.0
 
@@ -31,8 +32,9 @@ class CameraConfig:
 class RecognitionConfig:
     model: str = ""  # empty = the model shipped in edge/models
     gallery: str = "/var/lib/doorface/gallery.npz"
-    detector: str = "yunet"
-    detector_model: str = ""
+    detector: str = "auto"
+    detector_model: str = ""  # YuNet .onnx (or $DOORFACE_YUNET_MODEL)
+    detect_width: int = -1  # detect on a copy at most this wide; -1 = detector default
     threads: int = 2
     threshold: float = -1.0  # < 0 = the threshold from the model manifest
     margin: float = 0.05

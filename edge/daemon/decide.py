@@ -135,7 +135,7 @@ class Decider:
             track_frames=len(track.samples),
             first_seen=track.first_seen,
             decided_at=now,
-            frame_timestamp=track.first_frame_ts,
+            frame_timestamp=max(s.timestamp for s in hits),
             snapshot=key.crop,
         )
 

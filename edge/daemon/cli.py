@@ -1,0 +1,62 @@
+"""``edge run --config FILE`` and ``edge check-config FILE`` (registered by edge/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from edge.daemon import config as config_mod
+from edge.errors import ConfigError
+
+
+def check(cfg: config_mod.Config, name: str = "config") -> list[str]:
+    """Checks beyond types that need the file system; raises ConfigError, returns warnings."""
+    warnings: list[str] = []
+    m = cfg.mqtt
+    if m.host:
+        m.password()  # raises naming password_file / password_env
+        for key in ("ca_file", "cert_file", "key_file"):
+            path = getattr(m, key)
+            if path and not Path(path).is_file():
+                raise ConfigError(f"{name}: mqtt.{key}: file not found: {path}")
+        if (m.ca_file or m.cert_file) and not m.tls:
+            warnings.append("mqtt.ca_file/cert_file are set but mqtt.tls is false")
+    if not Path(cfg.recognition.gallery).is_file():
+        warnings.append(f"recognition.gallery: {cfg.recognition.gallery} does not exist yet")
+    if cfg.recognition.model and not Path(cfg.recognition.model).is_file():
+        raise ConfigError(f"{name}: recognition.model: file not found: {cfg.recognition.model}")
+    return warnings
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = config_mod.load(args.file)
+    for w in check(cfg, Path(args.file).name):
+        print(f"warning: {w}", file=sys.stderr)
+    target = f"mqtt://{cfg.mqtt.host}:{cfg.mqtt.port}" if cfg.mqtt.host else "stdout"
+    print(f"{args.file}: OK (camera {cfg.camera.source}, events to {target})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.daemon.loop import Daemon
+
+    cfg = config_mod.load(args.config)
+    for w in check(cfg, Path(args.config).name):
+        logging.getLogger("edge.daemon").warning("%s", w)
+    logging.getLogger().setLevel(cfg.daemon.log_level.upper())
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    daemon = Daemon(cfg)
+    daemon.install_signals()
+    return daemon.run()
+
+
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser("run", help="run the door daemon (camera -> recognition -> MQTT)")
+    p.add_argument("--config", required=True, help="TOML config file (see config.example.toml)")
+    p.set_defaults(func=cmd_run)
+    p = subparsers.add_parser("check-config", help="validate a daemon config file and exit")
+    p.add_argument("file", help="TOML config file")
+    p.set_defaults(func=cmd_check_config)

@@ -1,0 +1,144 @@
+"""Grabber thread: reads the camera continuously and keeps only the newest frame.
+
+Recognition is slower than the camera on a Pi, so queueing frames would make latency
+grow without bound; instead a newer frame overwrites an unconsumed one (counted in
+``dropped``). Files and videos are not live: by default every frame is handed over
+(the reader waits for the consumer), or paced at ``fps`` to simulate a camera.
+
+A source that fails (SourceError, unplugged camera, stream that ends) is re-opened with
+exponential backoff; ``heartbeat`` advances on every frame and every retry step so the
+systemd watchdog can tell "camera retrying" (healthy) from "read() hung" (restart).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from edge.errors import DoorfaceError
+from edge.sources import Frame, FrameSource, open_source
+
+log = logging.getLogger(__name__)
+
+
+class Grabber:
+    def __init__(
+        self,
+        spec: str,
+        *,
+        opener: Callable[[str], FrameSource] = open_source,
+        fps: float = 0.0,
+        retry_initial_s: float = 1.0,
+        retry_max_s: float = 30.0,
+        exit_on_end: bool = False,
+    ) -> None:
+        self.spec = spec
+        self.opener = opener
+        self.fps = fps
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.exit_on_end = exit_on_end
+        self.frames = 0
+        self.dropped = 0
+        self.empty = 0
+        self.failures = 0
+        self.reopens = 0
+        self.ended = False  # a file source ended and exit_on_end is set
+        self.error = ""
+        self.heartbeat = time.monotonic()
+        self._cond = threading.Condition()
+        self._latest: Frame | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="grabber", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+    def get(self, timeout: float = 0.5) -> Frame | None:
+        """The newest frame not yet taken, or None after ``timeout``."""
+        with self._cond:
+            if self._latest is None:
+                self._cond.wait(timeout)
+            frame, self._latest = self._latest, None
+            self._cond.notify_all()
+            return frame
+
+    # -- reader thread ---------------------------------------------------------------------
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self._stop.is_set() and time.monotonic() < end:
+            self.heartbeat = time.monotonic()
+            self._stop.wait(min(1.0, end - time.monotonic()))
+
+    def _run(self) -> None:
+        delay = self.retry_initial_s
+        while not self._stop.is_set():
+            self.heartbeat = time.monotonic()
+            try:
+                with self.opener(self.spec) as source:
+                    got = self._read(source)
+                if self._stop.is_set():
+                    return
+                if not source.live and self.exit_on_end:
+                    log.info("source %s ended", self.spec)
+                    self.ended = True
+                    with self._cond:
+                        self._cond.notify_all()
+                    return
+                self.error = "source ended"
+                log.warning("source %s ended; re-opening in %.1fs", self.spec, delay)
+                if got:
+                    delay = self.retry_initial_s
+            except DoorfaceError as e:
+                self.error = str(e)
+                log.error("camera %s failed: %s; retrying in %.1fs", self.spec, e, delay)
+            except Exception as e:  # a driver raising something unexpected: still retry
+                self.error = f"{type(e).__name__}: {e}"
+                log.exception("camera %s crashed; retrying in %.1fs", self.spec, delay)
+            self.failures += 1
+            self._sleep(delay)
+            delay = min(self.retry_max_s, delay * 2)
+            self.reopens += 1
+
+    def _read(self, source: FrameSource) -> int:
+        got = 0
+        period = 1.0 / self.fps if self.fps > 0 else 0.0
+        next_t = time.monotonic()
+        for frame in source:
+            if self._stop.is_set():
+                break
+            self.heartbeat = time.monotonic()
+            img = frame.image
+            if not isinstance(img, np.ndarray) or img.size == 0 or img.ndim != 3:
+                self.empty += 1
+                if self.empty % 100 == 1:
+                    log.warning("camera returned an empty frame (%d so far)", self.empty)
+                continue
+            got += 1
+            self.frames += 1
+            if not source.live and period:
+                next_t += period
+                wait = next_t - time.monotonic()
+                if wait > 0:
+                    self._stop.wait(wait)
+                frame.timestamp = time.time()
+            with self._cond:
+                if not source.live and not period:
+                    while self._latest is not None and not self._stop.is_set():
+                        self._cond.wait(0.5)
+                        self.heartbeat = time.monotonic()
+                if self._latest is not None:
+                    self.dropped += 1
+                self._latest = frame
+                self._cond.notify_all()
+        return got
