@@ -1,0 +1,180 @@
+"""``converter``: quantize a Keras encoder for the edge, check a .tflite, compare it with float.
+
+Exit codes: 0 ok; 1 ``check``/``compare`` found the model outside its contract or tolerance;
+2 bad input (one line ``error: ...`` on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from converter.errors import CheckFailed, ConverterError
+from edge.errors import DoorfaceError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="converter", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    q = sub.add_parser("quantize", help="Keras encoder -> OUT.tflite + OUT.json manifest")
+    q.add_argument("model", type=Path, help="encoder.keras (training.json beside it is read)")
+    q.add_argument("--calibration", type=Path, help="folder of face photos (folder per person)")
+    q.add_argument("--out", type=Path, required=True, help="OUT.tflite (OUT.json beside it)")
+    q.add_argument("--samples", type=int, default=300, help="representative faces (300)")
+    q.add_argument("--mode", choices=("int8", "float16", "dynamic", "float32"), default="int8")
+    q.add_argument("--pairs", type=Path, help="LFW pair file to measure/calibrate the threshold")
+    q.add_argument("--images", type=Path, help="image root the pair file refers to")
+    q.add_argument("--threshold", type=float, help="recommended cosine threshold (overrides)")
+    q.add_argument("--yunet", type=Path, help="YuNet ONNX (default ../shared/models/yunet/...)")
+    q.add_argument("--seed", type=int, default=0, help="calibration sampling seed")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    c = sub.add_parser("check", help="list ops and tensor types; fail on float in an int8 model")
+    c.add_argument("model", type=Path, help="model.tflite")
+    c.add_argument("--require-int8", action="store_true", help="require full int8 regardless")
+    c.add_argument("--json", type=Path, help="also write the report as JSON")
+
+    m = sub.add_parser("compare", help="cosine agreement of float and quantised embeddings")
+    m.add_argument("keras", type=Path)
+    m.add_argument("tflite", type=Path)
+    m.add_argument("--images", type=Path, required=True, help="folder of face photos")
+    m.add_argument("--pairs", type=Path, help="pair file (paths relative to --images)")
+    m.add_argument("--max-images", type=int, default=500)
+    m.add_argument("--tolerance-mean", type=float, default=0.99)
+    m.add_argument("--tolerance-p1", type=float, default=0.95)
+    m.add_argument("--tolerance-decisions", type=float, default=0.97)
+    m.add_argument("--tolerance-accuracy-drop", type=float, default=0.01)
+    m.add_argument("--yunet", type=Path)
+    m.add_argument("--json", type=Path, help="write the results as JSON")
+    m.add_argument("--quiet", action="store_true")
+    return p
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from converter.pipeline import QuantizeOptions, quantize
+
+    opts = QuantizeOptions(
+        mode=args.mode,
+        samples=args.samples,
+        threshold=args.threshold,
+        pairs=args.pairs,
+        images=args.images,
+        yunet=args.yunet,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    if args.mode == "int8" and args.calibration is None:
+        raise ConverterError("--calibration: int8 needs a folder of face photos")
+    manifest = quantize(args.model, args.calibration, args.out, opts)
+    agreement = manifest.metrics.get("cosine_agreement_calibration_faces", {})
+    print(f"wrote {args.out} ({manifest.extra['file_size']} bytes, {manifest.quantization})")
+    print(
+        f"wrote {args.out.with_suffix('.json')} (threshold {manifest.threshold:.4f}, "
+        f"{manifest.extra['threshold_source']})"
+    )
+    if agreement:
+        print(
+            f"cosine float vs {manifest.quantization} on calibration faces: "
+            f"mean {agreement['mean']:.4f}, min {agreement['min']:.4f}"
+        )
+    for key in ("float32", "quantized"):
+        if key in manifest.metrics:
+            m = manifest.metrics[key]
+            print(
+                f"{key}: accuracy {m['accuracy']:.4f} at threshold, "
+                f"10-fold {m['accuracy_10fold']:.4f}"
+            )
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from converter.inspect import format_report, inspect_model
+    from edge.manifest import load_manifest, manifest_path_for
+
+    report = inspect_model(args.model)
+    print(format_report(report))
+    mode = None
+    manifest_path = manifest_path_for(args.model)
+    if manifest_path.exists():
+        mode = load_manifest(manifest_path).quantization
+        print(f"manifest: {manifest_path} (quantization {mode})")
+    problems = report.int8_violations() if args.require_int8 or mode == "int8" else []
+    if args.json:
+        from edge.manifest import write_json_atomic
+
+        write_json_atomic(
+            args.json,
+            {
+                "file": str(args.model),
+                "size": report.file_size,
+                "parameters": report.param_count,
+                "ops": dict(report.op_counts),
+                "tensor_types": dict(report.tensor_type_counts),
+                "int8_violations": problems,
+            },
+        )
+    if problems:
+        raise CheckFailed(f"{args.model}: not full-integer int8: {'; '.join(problems)}")
+    if args.require_int8 or mode == "int8":
+        print("ok: full-integer int8 (builtin int8 ops, int8 input and output)")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from converter.compare import Tolerances, compare, enforce
+
+    result = compare(
+        args.keras,
+        args.tflite,
+        args.images,
+        pairs=args.pairs,
+        max_images=args.max_images,
+        yunet=args.yunet,
+        progress=not args.quiet,
+    )
+    print(json.dumps(result, indent=2))
+    if args.json:
+        from edge.manifest import write_json_atomic
+
+        write_json_atomic(args.json, result)
+    enforce(
+        result,
+        Tolerances(
+            mean=args.tolerance_mean,
+            p1=args.tolerance_p1,
+            decision_agreement=args.tolerance_decisions,
+            accuracy_drop=args.tolerance_accuracy_drop,
+        ),
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"quantize": cmd_quantize, "check": cmd_check, "compare": cmd_compare}[args.command]
+    try:
+        return handler(args)
+    except CheckFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except DoorfaceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""``converter quantize``: Keras encoder + real faces -> OUT.tflite + OUT.json, atomically.
+
+Order of work: check the output folder is writable (before minutes of conversion), load and
+check the model, collect calibration faces with the edge's preprocessing, convert, verify the
+result by parsing the flatbuffer, measure on pairs (optional), then write both files. Both
+files are first written completely as temporaries in the output folder and renamed at the very
+end, so an error at any step leaves no half-written output (a crash between the two renames
+could still leave a new .tflite beside an old .json; the edge then refuses the pair on sha256).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converter.calibration import DEFAULT_SAMPLES, collect_faces, make_detector
+from converter.convert import MODES, convert, encoder_shapes, load_encoder
+from converter.embed import (
+    cosine_stats,
+    crop_files,
+    keras_embeddings,
+    pair_scores,
+    tflite_embeddings,
+)
+from converter.errors import ConverterError
+from converter.inspect import inspect_bytes
+from converter.manifest import build_manifest, read_training_json, sha256_bytes
+from converter.verification import best_threshold, read_pairs, verification_metrics
+from edge.manifest import ModelManifest, manifest_path_for, sha256_file
+
+
+@dataclass
+class QuantizeOptions:
+    mode: str = "int8"
+    samples: int = DEFAULT_SAMPLES
+    threshold: float | None = None
+    pairs: Path | None = None
+    images: Path | None = None
+    yunet: Path | None = None
+    seed: int = 0
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check_output_path(out: Path) -> None:
+    """Fail fast (before converting) on a bad output path."""
+    if out.suffix != ".tflite":
+        raise ConverterError(f"{out}: output must end in .tflite (the manifest goes beside it)")
+    if out.is_dir():
+        raise ConverterError(f"{out}: is a folder")
+    if not out.parent.is_dir():
+        raise ConverterError(f"{out.parent}: output folder does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=out.parent)
+    except OSError as exc:
+        raise ConverterError(f"{out.parent}: cannot write ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def quantize(
+    model_path: str | Path,
+    calibration: str | Path | None,
+    out: str | Path,
+    options: QuantizeOptions | None = None,
+    *,
+    faces: np.ndarray | None = None,
+) -> ModelManifest:
+    """The whole ``converter quantize``. ``faces`` (aligned crops) replaces ``calibration``."""
+    opts = options or QuantizeOptions()
+    model_path, out = Path(model_path), Path(out)
+    if opts.mode not in MODES:
+        raise ConverterError(f"--mode: must be one of {', '.join(MODES)}, got {opts.mode!r}")
+    if opts.threshold is not None and not -1.0 <= opts.threshold <= 1.0:
+        raise ConverterError(f"--threshold: must be a cosine in [-1, 1], got {opts.threshold}")
+    if (opts.pairs is None) != (opts.images is None):
+        raise ConverterError("--pairs and --images go together")
+    check_output_path(out)
+    training = read_training_json(model_path) if model_path.suffix == ".keras" else None
+    model = load_encoder(model_path)
+    size, dim = encoder_shapes(model, str(model_path))
+    detector = None
+    if faces is None and (opts.mode == "int8" or calibration is not None):
+        if calibration is None:
+            raise ConverterError("--calibration: int8 needs a folder of face photos")
+        detector = make_detector(opts.yunet)
+        faces, _ = collect_faces(
+            calibration,
+            size,
+            opts.samples,
+            detector=detector,
+            seed=opts.seed,
+            progress=opts.progress,
+        )
+    if faces is not None and faces.shape[1:] != (size, size, 3):
+        raise ConverterError(f"calibration faces have shape {faces.shape[1:]}, model takes {size}")
+
+    tflite = convert(model, opts.mode, faces)
+    report = inspect_bytes(tflite, f"{out} (converted)")
+    if opts.mode == "int8":
+        problems = report.int8_violations()
+        if problems:
+            raise ConverterError(f"conversion is not full-integer int8: {'; '.join(problems)}")
+    if tuple(report.input.shape) != (1, size, size, 3) or tuple(report.output.shape) != (1, dim):
+        raise ConverterError(
+            f"converted model has input {report.input.shape} / output {report.output.shape}, "
+            f"expected (1, {size}, {size}, 3) / (1, {dim})"
+        )
+
+    tmp_tflite = _temp_in(out.parent, out.name)
+    tmp_json = None
+    try:
+        _write_fsync(tmp_tflite, tflite)
+        metrics: dict[str, Any] = {}
+        threshold_source = "--threshold"
+        threshold = opts.threshold
+        provisional = build_manifest(
+            report=report,
+            tflite=tflite,
+            mode=opts.mode,
+            threshold=threshold or 0.0,
+            input_size=size,
+            embedding_size=dim,
+        )
+        if faces is not None:
+            metrics["cosine_agreement_calibration_faces"] = cosine_stats(
+                keras_embeddings(model, faces),
+                tflite_embeddings(tmp_tflite, faces, manifest=provisional),
+            )
+        if opts.pairs is not None:
+            detector = detector or make_detector(opts.yunet)
+            pair_metrics, calibrated = evaluate_pairs(
+                model,
+                tmp_tflite,
+                provisional,
+                opts.pairs,
+                opts.images,
+                detector,
+                size,
+                threshold,
+                progress=opts.progress,
+            )
+            metrics.update(pair_metrics)
+            if threshold is None:
+                threshold, threshold_source = calibrated, f"calibrated on {opts.pairs}"
+        if threshold is None and training is not None and "threshold" in training:
+            try:
+                threshold = float(training["threshold"])
+            except (TypeError, ValueError):
+                raise ConverterError(
+                    f"{model_path.parent / 'training.json'}: threshold: must be a number"
+                ) from None
+            threshold_source = "training.json"
+        if threshold is None:
+            raise ConverterError(
+                "no threshold: pass --threshold, --pairs/--images, or keep training.json "
+                "beside the model"
+            )
+        extra = {
+            "source_model": str(model_path.resolve()),
+            "source_name": model_path.name,
+            "threshold_source": threshold_source,
+            "calibration": {
+                "folder": str(calibration) if calibration is not None else None,
+                "faces": 0 if faces is None else len(faces),
+                "seed": opts.seed,
+                "detector": getattr(detector, "name", None),
+            },
+            "training_metrics": (training or {}).get("metrics", {}),
+            "file_size": len(tflite),
+            "parameters": report.param_count,
+            **opts.extra,
+        }
+        manifest = build_manifest(
+            report=report,
+            tflite=tflite,
+            mode=opts.mode,
+            threshold=threshold,
+            input_size=size,
+            embedding_size=dim,
+            source_sha256=sha256_file(model_path),
+            metrics=metrics,
+            extra=extra,
+        )
+        tmp_json = _temp_in(out.parent, manifest_path_for(out).name)
+        _write_fsync(tmp_json, (json.dumps(manifest.to_json(), indent=2) + "\n").encode())
+        if sha256_file(tmp_tflite) != sha256_bytes(tflite):
+            raise ConverterError(f"{tmp_tflite}: written file differs from the converted bytes")
+        os.replace(tmp_tflite, out)
+        os.replace(tmp_json, manifest_path_for(out))
+        _fsync_dir(out.parent)
+        return manifest
+    except OSError as exc:
+        raise ConverterError(f"{out}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        for tmp in (tmp_tflite, tmp_json):
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
+
+def evaluate_pairs(
+    model: Any,
+    tflite_path: Path,
+    manifest: ModelManifest | None,
+    pairs_file: Path,
+    images: Path,
+    detector: Any,
+    size: int,
+    threshold: float | None,
+    *,
+    progress: bool = True,
+) -> tuple[dict[str, Any], float]:
+    """Verification metrics of float and TFLite on a pair file, and the TFLite's best threshold.
+
+    Images without a detected face score -1 (decided "different"), which is what the edge would
+    do with them. Returns (metrics, threshold calibrated on the TFLite scores).
+    """
+    pairs = read_pairs(pairs_file, images)
+    files = sorted({p.a for p in pairs} | {p.b for p in pairs})
+    index = {f: i for i, f in enumerate(files)}
+    crops, ok = crop_files(files, size, detector, progress=progress)
+    ia = np.array([index[p.a] for p in pairs])
+    ib = np.array([index[p.b] for p in pairs])
+    same = np.array([p.same for p in pairs])
+    valid = ok[ia] & ok[ib]
+    emb_f = keras_embeddings(model, crops)
+    emb_q = tflite_embeddings(tflite_path, crops, manifest=manifest)
+    s_f = np.where(valid, pair_scores(emb_f, ia, ib), -1.0)
+    s_q = np.where(valid, pair_scores(emb_q, ia, ib), -1.0)
+    calibrated, _ = best_threshold(s_q, same)
+    thr = calibrated if threshold is None else threshold
+    return {
+        "pairs_file": str(pairs_file),
+        "pairs_without_face": int((~valid).sum()),
+        "float32": verification_metrics(s_f, same, thr),
+        "quantized": verification_metrics(s_q, same, thr),
+        "cosine_agreement_pair_faces": cosine_stats(emb_f[ok], emb_q[ok]),
+    }, calibrated
+
+
+def _temp_in(folder: Path, name: str) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _write_fsync(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(path, 0o644)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
