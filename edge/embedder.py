@@ -8,6 +8,10 @@ used only when LiteRT is not installed.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,27 @@ def interpreter_class() -> Any:
                 "no TFLite runtime: pip install ai-edge-litert (or doorface[edge])"
             ) from None
     return Interpreter
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Hide the runtime's native INFO lines ("Created TensorFlow Lite XNNPACK delegate") that
+    would otherwise break one-line CLI output. Errors still arrive as Python exceptions."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
 
 
 def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -71,8 +96,13 @@ class Embedder:
         if verify_sha256 and sha256_file(path) != self.manifest.tflite_sha256:
             raise ModelError(f"{path}: sha256 differs from its manifest (wrong or damaged file)")
         try:
-            self._interp = interpreter_class()(model_path=str(path), num_threads=max(1, threads))
-            self._interp.allocate_tensors()
+            with _quiet_native_stderr():
+                self._interp = interpreter_class()(
+                    model_path=str(path), num_threads=max(1, threads)
+                )
+                self._interp.allocate_tensors()
+                # the XNNPACK delegate announces itself on first use: do that here, quietly
+                self._interp.invoke()
         except (ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{path}: the TFLite runtime cannot load it ({first})") from None

@@ -35,7 +35,10 @@ class HaarConfig(DetectorConfig):
     scale_factor: float = 1.1
     min_neighbors: int = 5
     refine_eyes: bool = False
-    score_threshold: float = 0.5
+    #: n / (n + min_neighbors) >= 0.6, i.e. n >= 8 supporting detections. On 300 LFW
+    #: images: recall 0.970 with 0.097 other boxes per image (0.5: 0.980 and 0.117; 0.7:
+    #: 0.953 and 0.073, but small faces get fewer neighbours and are lost first).
+    score_threshold: float = 0.6
 
     def validate(self, prefix: str) -> None:
         super().validate(prefix)

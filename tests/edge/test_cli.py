@@ -1,0 +1,317 @@
+"""The ``edge`` CLI end to end on real images, with a real (tiny, random-weight) int8 model."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.cli import main
+from edge.gallery import Gallery
+from edge.manifest import manifest_path_for
+
+
+@pytest.fixture
+def photos(tmp_path, astronaut_bgr):
+    d = tmp_path / "photos"
+    d.mkdir()
+    cv2.imwrite(str(d / "colour.jpg"), astronaut_bgr)
+    cv2.imwrite(str(d / "grey.png"), cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(d / "alpha.png"), cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2BGRA))
+    return d
+
+
+@pytest.fixture
+def bad(tmp_path, astronaut_bgr):
+    d = tmp_path / "bad"
+    d.mkdir()
+    _ok, jpg = cv2.imencode(".jpg", astronaut_bgr)
+    (d / "truncated.jpg").write_bytes(jpg.tobytes()[:5000])
+    (d / "text.jpg").write_bytes(b"not an image")
+    cv2.imwrite(str(d / "noface.png"), np.full((240, 320, 3), 90, np.uint8))
+    face = astronaut_bgr[40:220, 150:300]
+    cv2.imwrite(str(d / "two.png"), np.hstack([face, face]))
+    small = cv2.resize(astronaut_bgr, None, fx=0.33, fy=0.33, interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(d / "tiny.png"), small)  # a 32-pixel face: found, but below --min-face 40
+    (tmp_path / "empty").mkdir()
+    return d
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_enroll_identify_and_manage(capsys, tmp_path, tiny_model, photos):
+    g = tmp_path / "g.npz"
+    code, out, err = run(
+        capsys,
+        "enroll",
+        "--gallery",
+        g,
+        "--name",
+        "Eileen",
+        "--model",
+        tiny_model,
+        "--detector",
+        "haar",
+        photos,
+    )
+    assert code == 0, err
+    assert "enrolled Eileen: 3 faces used, 0 skipped" in out
+    code, out, _ = run(
+        capsys,
+        "enroll",
+        "--gallery",
+        g,
+        "--name",
+        "Other",
+        "--model",
+        tiny_model,
+        "--detector",
+        "haar",
+        photos / "grey.png",
+    )
+    assert code == 0
+
+    code, out, _ = run(
+        capsys,
+        "identify",
+        "--gallery",
+        g,
+        "--model",
+        tiny_model,
+        "--detector",
+        "haar",
+        "--json",
+        photos / "colour.jpg",
+    )
+    assert code == 0
+    record = json.loads(out.strip())
+    assert record["image"].endswith("colour.jpg")
+    assert len(record["faces"]) == 1
+    face = record["faces"][0]
+    assert set(face) == {"box", "name", "score"} and len(face["box"]) == 4
+    assert face["name"] in ("Eileen", "Other", None) and -1 <= face["score"] <= 1
+
+    code, out, _ = run(capsys, "gallery", "list", "--gallery", g, "--json")
+    listing = json.loads(out)
+    assert {p["name"]: p["samples"] for p in listing["people"]} == {"Eileen": 3, "Other": 1}
+    assert run(capsys, "gallery", "rename", "--gallery", g, "Other", "Sally")[0] == 0
+    assert run(capsys, "gallery", "remove", "--gallery", g, "Sally")[0] == 0
+    assert Gallery.load(g).people == ["Eileen"]
+
+
+def test_enroll_counts_every_kind_of_bad_input(capsys, tmp_path, tiny_model, bad, photos):
+    g = tmp_path / "g.npz"
+    code, out, err = run(
+        capsys,
+        "enroll",
+        "--gallery",
+        g,
+        "--name",
+        "X",
+        "--model",
+        tiny_model,
+        "--detector",
+        "haar",
+        bad,
+        tmp_path / "empty",
+        tmp_path / "missing.jpg",
+        photos / "colour.jpg",
+    )
+    assert code == 0, err
+    assert "1 faces used, 7 skipped" in out
+    for expected in (
+        "truncated.jpg: truncated JPEG",
+        "text.jpg: not a readable image",
+        "noface.png: no face found",
+        "two.png: 2 faces of similar size",
+        "tiny.png: face too small",
+        "empty: folder holds no image",
+        "missing.jpg: no such file or folder",
+    ):
+        assert expected in err, expected
+    assert "Traceback" not in err
+
+
+def test_enroll_with_no_usable_face_leaves_gallery_untouched(capsys, tmp_path, tiny_model, bad):
+    g = tmp_path / "g.npz"
+    code, _, err = run(
+        capsys,
+        "enroll",
+        "--gallery",
+        g,
+        "--name",
+        "X",
+        "--model",
+        tiny_model,
+        "--detector",
+        "haar",
+        bad / "noface.png",
+    )
+    assert code == 1 and "gallery unchanged" in err and not g.exists()
+
+
+def test_identify_reports_bad_files_per_line(capsys, tmp_path, tiny_model, bad, photos):
+    g = tmp_path / "g.npz"
+    run(
+        capsys,
+        "enroll",
+        "--gallery",
+        g,
+        "--name",
+        "E",
+        "--model",
+        tiny_model,
+        "--detector",
+        "haar",
+        photos,
+    )
+    code, out, _err = run(
+        capsys,
+        "identify",
+        "--gallery",
+        g,
+        "--model",
+        tiny_model,
+        "--detector",
+        "haar",
+        "--json",
+        bad / "truncated.jpg",
+        bad / "noface.png",
+        bad / "two.png",
+    )
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines[0]["error"].endswith("truncated JPEG") and lines[0]["faces"] == []
+    assert lines[1]["faces"] == []
+    assert len(lines[2]["faces"]) == 2
+
+
+def test_gallery_from_another_model_is_refused(capsys, tmp_path, tiny_model, photos):
+    g = tmp_path / "g.npz"
+    run(
+        capsys,
+        "enroll",
+        "--gallery",
+        g,
+        "--name",
+        "E",
+        "--model",
+        tiny_model,
+        "--detector",
+        "haar",
+        photos,
+    )
+    other = tmp_path / "other.tflite"
+    shutil.copy(tiny_model, other)
+    manifest = json.loads(manifest_path_for(tiny_model).read_text())
+    other.write_bytes(other.read_bytes() + b"\0" * 16)  # a different file, hence another model id
+    import hashlib
+
+    manifest["sha256"]["tflite"] = hashlib.sha256(other.read_bytes()).hexdigest()
+    manifest_path_for(other).write_text(json.dumps(manifest))
+    code, _, err = run(
+        capsys, "identify", "--gallery", g, "--model", other, "--detector", "haar", photos
+    )
+    assert code == 2 and "not by this model" in err and "edge gallery rebuild" in err
+    code, out, _ = run(capsys, "gallery", "rebuild", "--gallery", g, "--model", other)
+    assert code == 0 and "rebuilt 3 samples" in out
+    assert (
+        run(capsys, "identify", "--gallery", g, "--model", other, "--detector", "haar", photos)[0]
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["identify", "--gallery", "{g}", "--model", "{fake}", "{img}"], "not a TFLite model"),
+        (["identify", "--gallery", "{corrupt}", "--model", "{model}", "{img}"], "corrupt gallery"),
+        (["gallery", "list", "--gallery", "{missing}"], "no such gallery"),
+        (
+            ["identify", "--gallery", "{g}", "--model", "{model}", "--detector", "yunet", "{img}"],
+            "detector.yunet.model_path",
+        ),
+        (["bench", "--source", "/nowhere/at/all", "--model", "{model}"], "/nowhere/at/all"),
+    ],
+)
+def test_one_line_errors_without_traceback(
+    tmp_path, tiny_model, photos, argv, message, monkeypatch
+):
+    monkeypatch.delenv("DOORFACE_YUNET_MODEL", raising=False)
+    fake = tmp_path / "fake.tflite"
+    fake.write_bytes(b"hello, not a model")
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 broken")
+    g = tmp_path / "g.npz"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "enroll",
+            "--gallery",
+            str(g),
+            "--name",
+            "E",
+            "--model",
+            str(tiny_model),
+            "--detector",
+            "haar",
+            str(photos),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    values = {
+        "g": g,
+        "fake": fake,
+        "corrupt": corrupt,
+        "missing": tmp_path / "none.npz",
+        "model": tiny_model,
+        "img": photos / "colour.jpg",
+    }
+    cmd = [sys.executable, "-m", "edge.cli", *(a.format(**values) for a in argv)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], out.stderr
+
+
+def test_bench_prints_stage_table(capsys, tmp_path, tiny_model, photos):
+    code, out, _ = run(
+        capsys,
+        "bench",
+        "--source",
+        photos,
+        "--model",
+        tiny_model,
+        "--detector",
+        "haar",
+        "--frames",
+        "6",
+        "--warmup",
+        "1",
+    )
+    assert code == 0
+    for stage in ("detect", "align", "embed", "match", "total", "frames/s"):
+        assert stage in out
+
+
+def test_help_everywhere():
+    for argv in (
+        ["--help"],
+        ["enroll", "--help"],
+        ["identify", "--help"],
+        ["gallery", "rebuild", "--help"],
+        ["bench", "--help"],
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 0

@@ -1,0 +1,106 @@
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edge.embedder import Embedder
+from edge.errors import ModelError
+from edge.manifest import load_manifest, manifest_path_for
+
+
+def test_embeds_unit_vectors_of_manifest_size(tiny_model):
+    embedder = Embedder(tiny_model, threads=2)
+    m = load_manifest(manifest_path_for(tiny_model))
+    assert embedder.input_size == m.input_height == 32
+    crops = np.random.default_rng(0).integers(0, 255, size=(3, 32, 32, 3), dtype=np.uint8)
+    out = embedder.embed(crops)
+    assert out.shape == (3, m.embedding_size) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(embedder.embed(crops[1]), out[1:2], atol=1e-6)  # single crop
+    assert embedder.model_id == m.tflite_sha256
+
+
+def test_int8_quantisation_is_read_from_the_model(tiny_model):
+    m = load_manifest(manifest_path_for(tiny_model))
+    assert m.quantization == "int8"
+    assert m.input_quant.dtype == "int8" and m.output_quant.dtype == "int8"
+    embedder = Embedder(tiny_model)
+    assert embedder._in["dtype"] == np.int8 and embedder._out["dtype"] == np.int8
+    assert embedder._in_scale == pytest.approx(m.input_quant.scale)
+
+
+def test_wrong_crop_shape_is_rejected(tiny_model):
+    with pytest.raises(ValueError, match=r"expected crops of shape \(N, 32, 32, 3\)"):
+        Embedder(tiny_model).embed(np.zeros((1, 64, 64, 3), np.uint8))
+
+
+def _copy(tiny_model, tmp_path, name="m"):
+    dst = tmp_path / f"{name}.tflite"
+    shutil.copy(tiny_model, dst)
+    shutil.copy(manifest_path_for(tiny_model), manifest_path_for(dst))
+    return dst
+
+
+def test_missing_model(tmp_path):
+    with pytest.raises(ModelError, match="no such model file"):
+        Embedder(tmp_path / "nope.tflite")
+
+
+def test_not_a_tflite_file(tmp_path):
+    path = tmp_path / "fake.tflite"
+    path.write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelError, match="not a TFLite model"):
+        Embedder(path)
+
+
+def test_truncated_model(tiny_model, tmp_path):
+    path = _copy(tiny_model, tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(ModelError, match="sha256 differs"):
+        Embedder(path)
+    with pytest.raises(ModelError, match="cannot load it"):
+        Embedder(path, verify_sha256=False)
+
+
+def test_missing_and_bad_manifest(tiny_model, tmp_path):
+    path = _copy(tiny_model, tmp_path)
+    manifest = manifest_path_for(path)
+    data = json.loads(manifest.read_text())
+    data["input"]["height"] = "tall"
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="input.height: must be int"):
+        Embedder(path)
+    data["input"]["height"] = 64
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="input shape"):
+        Embedder(path)
+    manifest.unlink()
+    with pytest.raises(ModelError, match="manifest not found"):
+        Embedder(path)
+
+
+def test_other_preprocessing_version_is_refused(tiny_model, tmp_path):
+    path = _copy(tiny_model, tmp_path)
+    manifest = manifest_path_for(path)
+    data = json.loads(manifest.read_text())
+    data["input"]["preprocessing"] = "someone-elses-crop"
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="made for preprocessing 'someone-elses-crop'"):
+        Embedder(path)
+
+
+def test_runs_without_tensorflow_in_the_process(tiny_model):
+    code = (
+        "import sys, numpy as np\n"
+        "from edge.embedder import Embedder\n"
+        f"e = Embedder({str(tiny_model)!r})\n"
+        "v = e.embed(np.zeros((1, 32, 32, 3), np.uint8))\n"
+        "assert 'tensorflow' not in sys.modules\n"
+        "print(v.shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(1, 128)"
