@@ -34,8 +34,8 @@ def bad(tmp_path, astronaut_bgr):
     cv2.imwrite(str(d / "noface.png"), np.full((240, 320, 3), 90, np.uint8))
     face = astronaut_bgr[40:220, 150:300]
     cv2.imwrite(str(d / "two.png"), np.hstack([face, face]))
-    small = cv2.resize(astronaut_bgr, None, fx=0.33, fy=0.33, interpolation=cv2.INTER_AREA)
-    cv2.imwrite(str(d / "tiny.png"), small)  # a 32-pixel face: found, but below --min-face 40
+    small = cv2.resize(astronaut_bgr, None, fx=0.55, fy=0.55, interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(d / "tiny.png"), small)  # a ~55-pixel face: found, but below --min-face 70
     (tmp_path / "empty").mkdir()
     return d
 
@@ -119,6 +119,8 @@ def test_enroll_counts_every_kind_of_bad_input(capsys, tmp_path, tiny_model, bad
         tiny_model,
         "--detector",
         "haar",
+        "--min-face",
+        70,
         bad,
         tmp_path / "empty",
         tmp_path / "missing.jpg",
