@@ -1,0 +1,171 @@
+"""Detect + align every training face once, through the edge's one preprocessing, and cache it.
+
+One ``.npz`` per data root under the cache folder (default ``~/.cache/doorface``). The file
+name carries the root's absolute path hash, the crop size, :data:`PREPROCESS_VERSION` and the
+detector, so changing any of them builds a new cache instead of silently reusing stale crops.
+Inside, every image is keyed by its relative path, mtime and byte size: edited or added images
+are re-detected, unchanged ones are reused. Trade-off: one file per root is simple and loads in
+one read (LFW at 64x64 is ~160 MB), but any change rewrites the whole file.
+
+Images with no face, or that cannot be read, are counted and listed, never fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from edge.detectors import Detector
+from edge.errors import DoorfaceError, ImageError, NoFaceError
+from edge.image import IMAGE_SUFFIXES, load_image
+from edge.preprocess import PREPROCESS_VERSION, aligned_faces
+from trainer.errors import DataError
+
+DEFAULT_CACHE = Path(os.environ.get("DOORFACE_CACHE", "~/.cache/doorface")).expanduser()
+
+
+@dataclass
+class RootFaces:
+    """Aligned faces of one folder-per-identity root.
+
+    ``paths`` are absolute; ``identities`` the top-level folder names; ``boxes`` (x, y, w, h)
+    and ``landmarks`` (5x2) are in original-image pixels (the dlib teacher needs them).
+    """
+
+    root: Path
+    paths: list[str]
+    identities: list[str]
+    crops: np.ndarray  # (N, S, S, 3) uint8 RGB
+    boxes: np.ndarray  # (N, 4) float32
+    landmarks: np.ndarray  # (N, 5, 2) float32
+    skipped: dict[str, str] = field(default_factory=dict)  # path -> one-line reason
+
+    @property
+    def skip_counts(self) -> Counter:
+        return Counter(
+            "no face" if "no face" in why else "unreadable" for why in self.skipped.values()
+        )
+
+
+def list_identity_images(root: Path) -> list[tuple[str, str]]:
+    """(relative path, identity) for every image under ``root/<identity>/`` (recursive).
+
+    Images directly in the root have no identity and are ignored. Raises DataError when the
+    root is missing or holds no identity folder with an image.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such data folder")
+    items: list[tuple[str, str]] = []
+    for person in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in sorted(person.rglob("*")):
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+                items.append((str(path.relative_to(root)), person.name))
+    if not items:
+        raise DataError(f"{root}: no images in identity folders (expected ROOT/Person/img.jpg)")
+    return items
+
+
+def _cache_file(cache_dir: Path, root: Path, size: int, detector: Detector) -> Path:
+    digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    tag = f"{detector.name}-{getattr(detector.config, 'detect_width', 0)}"
+    return cache_dir / f"faces-{root.name}-{digest}-{size}px-{PREPROCESS_VERSION}-{tag}.npz"
+
+
+def _stat_key(root: Path, rel: str) -> str:
+    st = (root / rel).stat()
+    return f"{rel}|{st.st_mtime_ns}|{st.st_size}"
+
+
+def load_root(
+    root: str | Path,
+    detector: Detector,
+    size: int,
+    cache_dir: str | Path = DEFAULT_CACHE,
+    *,
+    progress: bool = True,
+) -> RootFaces:
+    """Aligned crops of every image under ``root``, from the cache where still valid."""
+    root = Path(root).expanduser()
+    items = list_identity_images(root)
+    cache_dir = Path(cache_dir).expanduser()
+    cache_path = _cache_file(cache_dir, root, size, detector)
+    old: dict[str, tuple] = {}
+    if cache_path.exists():
+        try:
+            with np.load(cache_path, allow_pickle=False) as z:
+                z_keys, z_index, z_crops = z["keys"], z["index"], z["crops"]
+                z_boxes, z_marks, z_reasons = z["boxes"], z["landmarks"], z["reasons"]
+            for i, key in enumerate(z_keys):
+                crop = z_crops[z_index[i]] if z_index[i] >= 0 else None
+                old[str(key)] = (crop, z_boxes[i], z_marks[i], str(z_reasons[i]))
+        except (OSError, KeyError, ValueError):
+            old = {}  # corrupt or foreign cache: rebuild it
+
+    keys, crops, boxes, marks, reasons = [], [], [], [], []
+    changed = False
+    for rel, _ in tqdm(items, desc=f"faces {root.name}", unit="img", disable=not progress):
+        try:
+            key = _stat_key(root, rel)
+        except OSError:
+            key = f"{rel}|missing"
+        keys.append(key)
+        if key in old:
+            crop, box, mark, why = old[key]
+        else:
+            changed = True
+            crop, box, mark, why = None, np.zeros(4, np.float32), np.zeros((5, 2), np.float32), ""
+            try:
+                faces = aligned_faces(load_image(root / rel), detector, size, max_faces=1)
+                if not faces:
+                    raise NoFaceError(f"{root / rel}: no face found")
+                crop = faces[0].crop
+                box = np.asarray(faces[0].face.box, np.float32)
+                mark = np.asarray(faces[0].face.landmarks, np.float32).reshape(5, 2)
+            except (ImageError, NoFaceError) as exc:
+                why = str(exc)
+            except DoorfaceError as exc:  # pragma: no cover - any other edge failure
+                why = f"{root / rel}: unreadable ({exc})"
+        crops.append(crop)
+        boxes.append(box)
+        marks.append(mark)
+        reasons.append(why)
+
+    index = np.full(len(keys), -1, np.int64)
+    good = [i for i, c in enumerate(crops) if c is not None]
+    index[good] = np.arange(len(good))
+    crop_arr = (
+        np.stack([crops[i] for i in good]) if good else np.zeros((0, size, size, 3), np.uint8)
+    )
+    box_arr = np.asarray(boxes, np.float32).reshape(-1, 4)
+    mark_arr = np.asarray(marks, np.float32).reshape(-1, 5, 2)
+    if changed or len(old) != len(keys):
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache_path.with_suffix(".tmp.npz")
+        np.savez(
+            tmp,
+            keys=np.asarray(keys),
+            index=index,
+            crops=crop_arr,
+            boxes=box_arr,
+            landmarks=mark_arr,
+            reasons=np.asarray(reasons),
+        )
+        os.replace(tmp, cache_path)
+
+    skipped = {str(root / items[i][0]): reasons[i] for i in range(len(items)) if index[i] < 0}
+    return RootFaces(
+        root=root,
+        paths=[str(root / items[i][0]) for i in good],
+        identities=[items[i][1] for i in good],
+        crops=crop_arr,
+        boxes=box_arr[good] if good else np.zeros((0, 4), np.float32),
+        landmarks=mark_arr[good] if good else np.zeros((0, 5, 2), np.float32),
+        skipped=skipped,
+    )

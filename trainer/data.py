@@ -1,0 +1,181 @@
+"""Training data: folder-per-identity roots -> cached aligned crops + labels, split by identity.
+
+Faces come only from :func:`edge.preprocess` (via :mod:`trainer.cache`), so training crops are
+cut exactly as the Pi cuts them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge.detectors import Detector, create_detector
+from trainer.cache import DEFAULT_CACHE, load_root
+from trainer.errors import DataError, TrainingError
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_YUNET = REPO.parent / "shared" / "models" / "yunet" / "face_detection_yunet_2026may.onnx"
+
+
+def make_detector(yunet: str | Path | None = None) -> Detector:
+    """YuNet at full resolution (training photos are small); Haar/auto when the file is absent."""
+    path = Path(yunet) if yunet else DEFAULT_YUNET
+    if path.is_file():
+        return create_detector("yunet", {"model_path": str(path), "detect_width": 0})
+    return create_detector("auto")
+
+
+def pair_file_people(path: str | Path) -> set[str]:
+    """Every person named in an LFW-style pairs file (View 1 or View 2 layout)."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read pairs file ({exc.strerror or exc})") from None
+    people: set[str] = set()
+    for n, line in enumerate(lines[1:], start=2):
+        f = line.split()
+        if len(f) == 3:
+            people.add(f[0])
+        elif len(f) == 4:
+            people.update((f[0], f[2]))
+        elif f:
+            raise DataError(f"{path}:{n}: expected 'Name i j' or 'Name1 i Name2 j'")
+    return people
+
+
+@dataclass
+class FaceSet:
+    """Aligned crops with integer labels; ``names[label]`` is ``root/person``."""
+
+    crops: np.ndarray
+    labels: np.ndarray
+    names: list[str]
+    paths: list[str]
+    boxes: np.ndarray
+    skipped: Counter = field(default_factory=Counter)
+    excluded_people: int = 0
+    excluded_images: int = 0
+
+    def subset(self, mask: np.ndarray) -> FaceSet:
+        idx = np.flatnonzero(mask)
+        old = np.unique(self.labels[idx])
+        remap = {int(o): i for i, o in enumerate(old)}
+        return FaceSet(
+            crops=self.crops[idx],
+            labels=np.asarray([remap[int(v)] for v in self.labels[idx]], np.int64),
+            names=[self.names[int(o)] for o in old],
+            paths=[self.paths[i] for i in idx],
+            boxes=self.boxes[idx],
+        )
+
+    def counts(self) -> dict[str, int]:
+        per = np.bincount(self.labels, minlength=len(self.names)) if len(self.labels) else []
+        return {
+            "images": len(self.labels),
+            "identities": len(self.names),
+            "identities_2plus": int(np.sum(np.asarray(per) >= 2)),
+        }
+
+
+def load_faces(
+    roots: list[str | Path],
+    size: int,
+    *,
+    detector: Detector | None = None,
+    cache_dir: str | Path = DEFAULT_CACHE,
+    exclude_pairs: list[str | Path] = (),
+    progress: bool = True,
+) -> FaceSet:
+    """Load every root through the face cache, leaving out people named in ``exclude_pairs``."""
+    if not roots:
+        raise DataError("no data roots given")
+    detector = detector or make_detector()
+    excluded = set()
+    for p in exclude_pairs:
+        excluded |= pair_file_people(p)
+    crops, labels, names, paths, boxes = [], [], [], [], []
+    skipped: Counter = Counter()
+    ex_people: set[str] = set()
+    ex_images = 0
+    index: dict[str, int] = {}
+    for root in roots:
+        faces = load_root(root, detector, size, cache_dir, progress=progress)
+        skipped += faces.skip_counts
+        keep = []
+        for i, person in enumerate(faces.identities):
+            if person in excluded:
+                ex_people.add(person)
+                ex_images += 1
+                continue
+            key = f"{Path(root).name}/{person}"
+            labels.append(index.setdefault(key, len(index)))
+            keep.append(i)
+        crops.append(faces.crops[keep])
+        paths += [faces.paths[i] for i in keep]
+        boxes.append(faces.boxes[keep])
+    names = list(index)
+    if not labels:
+        raise DataError("no usable faces in " + ", ".join(str(r) for r in roots))
+    return FaceSet(
+        crops=np.concatenate(crops),
+        labels=np.asarray(labels, np.int64),
+        names=names,
+        paths=paths,
+        boxes=np.concatenate(boxes),
+        skipped=skipped,
+        excluded_people=len(ex_people),
+        excluded_images=ex_images,
+    )
+
+
+def split_by_identity(
+    faces: FaceSet, val_fraction: float, seed: int = 0
+) -> tuple[FaceSet, FaceSet | None]:
+    """Hold out whole identities (with 2+ images, so they can form same pairs) for validation."""
+    if val_fraction <= 0:
+        return faces, None
+    per = np.bincount(faces.labels, minlength=len(faces.names))
+    multi = np.flatnonzero(per >= 2)
+    n_val = round(len(multi) * val_fraction)
+    if n_val < 2:
+        return faces, None
+    rng = np.random.default_rng(seed)
+    val_ids = rng.choice(multi, n_val, replace=False)
+    mask = np.isin(faces.labels, val_ids)
+    train = faces.subset(~mask)
+    if len(train.labels) == 0:
+        raise TrainingError("validation split left no training data")
+    return train, faces.subset(mask)
+
+
+def pair_crops(
+    pairs: list[tuple[Path, Path, bool]], detector: Detector, size: int, *, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, str]]:
+    """Aligned crops for the images of a pair list.
+
+    Returns (crops, index_a, index_b, same, skipped): pairs whose image is missing, unreadable
+    or faceless are dropped and their images listed in ``skipped`` (path -> reason).
+    """
+    from tqdm import tqdm
+
+    from edge.errors import ImageError, NoFaceError
+    from edge.preprocess import face_crop_from_file
+
+    unique = sorted({str(p) for a, b, _ in pairs for p in (a, b)})
+    where: dict[str, int] = {}
+    crops, skipped = [], {}
+    for path in tqdm(unique, desc="pair faces", unit="img", disable=not progress):
+        try:
+            crops.append(face_crop_from_file(path, detector, size).crop)
+            where[path] = len(crops) - 1
+        except (ImageError, NoFaceError) as exc:
+            skipped[path] = str(exc)
+    kept = [(where[str(a)], where[str(b)], s) for a, b, s in pairs if str(a) in where and str(b) in where]
+    if not kept:
+        raise DataError(f"none of the {len(pairs)} pairs has two usable images (first problem: {next(iter(skipped.values()), '?')})")
+    ia, ib, same = (np.asarray(v) for v in zip(*kept, strict=True))
+    return np.stack(crops), ia.astype(np.int64), ib.astype(np.int64), same.astype(bool), skipped

@@ -1,0 +1,113 @@
+"""``trainer evaluate``: run a .keras or .tflite encoder over an LFW pairs file and report.
+
+The maths is :mod:`trainer.evaluate` (NumPy only); this module loads models and images.
+A ``.tflite`` goes through :class:`edge.embedder.Embedder` (it needs the model's manifest), so
+the numbers are those of the runtime the Pi uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import ModelError
+from trainer.data import make_detector, pair_crops
+from trainer.evaluate import best_threshold, pair_scores, read_pairs, verification_metrics
+
+
+def load_embed_fn(model_path: str | Path) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+    """(embed(crops uint8) -> (N, D) unit vectors, input size) for a .keras or .tflite file."""
+    path = Path(model_path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    if path.suffix == ".tflite":
+        from edge.embedder import Embedder
+
+        emb = Embedder(path)
+        return emb.embed, emb.input_size
+    if path.suffix != ".keras":
+        raise ModelError(f"{path}: not a model this command knows (expected .keras or .tflite)")
+    import keras
+
+    import trainer.model  # noqa: F401  (registers L2Normalize)
+    from trainer.train import embed
+
+    try:
+        model = keras.models.load_model(path)
+    except Exception as exc:  # keras raises many kinds for a bad file
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path}: cannot load as a Keras model ({first})") from None
+    shape = model.input_shape
+    if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
+        raise ModelError(f"{path}: not a face encoder (input shape {shape})")
+    return (lambda crops: embed(model, crops)), int(shape[1])
+
+
+def _scores(embed_fn, pairs_file, images, detector, size, progress):
+    pairs = read_pairs(pairs_file, images)
+    crops, ia, ib, same, skipped = pair_crops(pairs, detector, size, progress=progress)
+    emb = embed_fn(crops)
+    return pair_scores(emb[ia], emb[ib]), same, len(pairs), skipped
+
+
+def evaluate_model(
+    model: str | Path,
+    images: str | Path,
+    pairs: str | Path,
+    *,
+    threshold_pairs: str | Path | None = None,
+    plots: str | Path | None = None,
+    yunet: str | Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """Verification numbers on ``pairs``; the threshold from ``threshold_pairs`` or 10-fold."""
+    embed_fn, size = load_embed_fn(model)
+    detector = make_detector(yunet)
+    scores, same, n_pairs, skipped = _scores(embed_fn, pairs, images, detector, size, progress)
+    threshold = None
+    source = "10-fold cross-validation on the test pairs"
+    if threshold_pairs:
+        t_scores, t_same, _, _ = _scores(embed_fn, threshold_pairs, images, detector, size, progress)
+        threshold = best_threshold(t_scores, t_same)
+        source = f"best accuracy on {threshold_pairs}"
+    metrics = verification_metrics(scores, same, threshold=threshold)
+    if threshold is None:
+        metrics["threshold"] = metrics["kfold_threshold"]
+    result = {
+        "model": str(model),
+        "pairs_file": str(pairs),
+        "pairs_in_file": n_pairs,
+        "pairs_skipped": n_pairs - len(scores),
+        "images_skipped": len(skipped),
+        "skipped": dict(list(skipped.items())[:20]),
+        "threshold_source": source,
+        **metrics,
+    }
+    if plots:
+        from trainer.plots import plot_roc_hist
+
+        plot_roc_hist(scores, same, plots, metrics["threshold"])
+    if progress:
+        print(format_table(result))
+    return result
+
+
+def format_table(r: dict) -> str:
+    rows = [
+        ("pairs scored", f"{r['pairs']} ({r['pairs_skipped']} skipped, {r['images_skipped']} images without a face)"),
+        ("10-fold accuracy", f"{r['kfold_accuracy']:.4f} +- {r['kfold_std']:.4f}"),
+    ]
+    if "accuracy_at_threshold" in r:
+        rows.append(("accuracy at threshold", f"{r['accuracy_at_threshold']:.4f}"))
+    rows += [
+        ("threshold", f"{r['threshold']:.4f} ({r['threshold_source']})"),
+        ("ROC AUC", f"{r['auc']:.4f}"),
+        ("EER", f"{r['eer']:.4f}"),
+        ("TAR @ FAR 1e-2", f"{r['tar_at_far_1e-2']:.4f}"),
+        ("TAR @ FAR 1e-3", f"{r['tar_at_far_1e-3']:.4f}"),
+        ("mean cosine same / diff", f"{r['mean_same']:.3f} / {r['mean_different']:.3f}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

@@ -1,0 +1,437 @@
+"""The training loop: P x K batches, metric loss (+ teacher, + margin head), AdamW, checkpoints.
+
+A custom loop rather than ``model.fit``: the losses need the whole batch's labels, the teacher
+targets ride along, and the schedule is driven by a time budget as well as a step count.
+Progress is ``max(step / total_steps, elapsed / time_budget)``; the learning rate warms up
+linearly then follows a cosine to 1% of its peak over that progress, so a time-boxed run still
+anneals properly. Batches are sampled and augmented in a background thread (NumPy/OpenCV
+release the GIL) while TensorFlow trains on the previous one.
+
+After every epoch the encoder is run in INFERENCE mode on held-out identities (and optional
+monitor pairs): that is what the Pi will see, and catches BatchNorm statistics drifting away
+from the weights (the embedding collapse a training-mode metric would hide).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from trainer.augment import AugmentConfig, augment_batch
+from trainer.cache import DEFAULT_CACHE
+from trainer.data import FaceSet, load_faces, make_detector, pair_crops, split_by_identity
+from trainer.errors import TrainingError
+from trainer.evaluate import (
+    one_shot_identification,
+    pair_scores,
+    read_pairs,
+    sampled_pairs,
+    verification_metrics,
+)
+from trainer.sampler import PKSampler
+
+LOSSES = ("semihard", "batchhard", "staged", "contrastive", "koch")
+HEADS = ("none", "cosface", "arcface")
+
+
+@dataclass
+class TrainConfig:
+    roots: list[str]
+    out: str = "runs/default"
+    input_size: int = 64
+    embedding_size: int = 128
+    width: float = 1.0
+    loss: str = "semihard"
+    margin: float = 0.2
+    staged_switch: float = 0.6  # "staged": semi-hard until this progress, then batch-hard
+    head: str = "none"
+    head_weight: float = 1.0
+    teacher: str = "none"
+    teacher_weight: float = 1.0
+    teacher_minutes: float = 0.0  # 0: embed every face; else stop after this (rest untaught)
+    p: int = 32
+    k: int = 4
+    singletons: int = 8
+    steps_per_epoch: int = 200
+    epochs: int = 1000
+    time_budget_min: float = 0.0
+    lr: float = 2e-3
+    warmup_steps: int = 200
+    weight_decay: float = 5e-4
+    val_fraction: float = 0.05
+    val_max_images: int = 3000
+    monitor_pairs: str = ""
+    monitor_root: str = ""
+    exclude_pairs: list[str] = field(default_factory=list)
+    cache: str = str(DEFAULT_CACHE)
+    yunet: str = ""
+    seed: int = 0
+    threads: int = 0
+    augment: bool = True
+    resume: bool = False
+    progress: bool = True
+
+
+def _set_threads(threads: int) -> None:
+    import tensorflow as tf
+
+    if threads > 0:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+        except RuntimeError:
+            pass  # already initialised in this process (tests): keep what it has
+
+
+class _Batches:
+    """Background producer of augmented (x, labels, indices) batches."""
+
+    def __init__(self, faces: FaceSet, sampler: PKSampler, seed: int, augment: bool) -> None:
+        self.faces, self.sampler, self.augment = faces, sampler, augment
+        self.rng = np.random.default_rng(seed + 1)
+        self.q: queue.Queue = queue.Queue(maxsize=6)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            idx = self.sampler.batch()
+            crops = self.faces.crops[idx]
+            x = augment_batch(crops, self.rng, AugmentConfig()) if self.augment else crops.astype(np.float32)
+            while not self.stop.is_set():
+                try:
+                    self.q.put((x, self.faces.labels[idx], idx), timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+
+    def get(self):
+        return self.q.get()
+
+    def close(self) -> None:
+        self.stop.set()
+
+
+def embed(model, crops: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Inference-mode embeddings of uint8 crops."""
+    out = [
+        np.asarray(model(crops[i : i + batch].astype(np.float32), training=False))
+        for i in range(0, len(crops), batch)
+    ]
+    return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+def lr_at(progress: float, step: int, cfg: TrainConfig) -> float:
+    warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    cos = 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.lr * warm * cos
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train, write ``encoder.keras``, ``training.json`` and plots into ``cfg.out``; return the
+    training record."""
+    import keras
+    import tensorflow as tf
+
+    from trainer import losses
+    from trainer.model import build_encoder
+    from trainer.plots import plot_roc_hist, plot_training
+
+    if cfg.loss not in LOSSES:
+        raise TrainingError(f"--loss: unknown {cfg.loss!r} (known: {', '.join(LOSSES)})")
+    if cfg.head not in HEADS:
+        raise TrainingError(f"--head: unknown {cfg.head!r} (known: {', '.join(HEADS)})")
+    _set_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = out / "checkpoint"
+    t_start = time.time()
+    detector = make_detector(cfg.yunet or None)
+    faces = load_faces(
+        cfg.roots, cfg.input_size, detector=detector, cache_dir=cfg.cache,
+        exclude_pairs=cfg.exclude_pairs, progress=cfg.progress,
+    )
+    train_set, val_set = split_by_identity(faces, cfg.val_fraction, cfg.seed)
+    sampler = PKSampler(train_set.labels, cfg.p, cfg.k, singletons=cfg.singletons, seed=cfg.seed)
+    data_counts = {
+        "all": faces.counts(),
+        "train": train_set.counts(),
+        "validation": val_set.counts() if val_set else None,
+        "skipped_images": dict(faces.skipped),
+        "excluded_people": faces.excluded_people,
+        "excluded_images": faces.excluded_images,
+    }
+    _log(cfg, f"data: {json.dumps(data_counts)}")
+
+    # teacher targets, centred on the training-set mean
+    teacher_targets = None
+    teacher_info: dict = {}
+    if cfg.teacher != "none":
+        from trainer.teacher import centre, teacher_embeddings
+
+        t0 = time.time()
+        raw = teacher_embeddings(
+            train_set.paths, train_set.boxes, cfg.cache, cfg.teacher, progress=cfg.progress,
+            budget_s=cfg.teacher_minutes * 60 or None,
+        )
+        teacher_targets, mean = centre(raw)
+        covered = int((np.linalg.norm(raw, axis=1) > 0).sum())
+        teacher_info = {"name": cfg.teacher, "seconds": round(time.time() - t0, 1),
+                        "faces_with_target": covered, "faces": len(raw),
+                        "mean_norm": float(np.linalg.norm(mean))}
+        _log(cfg, f"teacher: {teacher_info}")
+
+    # validation crops (inference-mode monitoring)
+    val_pairs = None
+    if val_set is not None:
+        rng = np.random.default_rng(cfg.seed + 7)
+        keep = np.sort(rng.permutation(len(val_set.labels))[: cfg.val_max_images])
+        v_crops, v_labels = val_set.crops[keep], val_set.labels[keep]
+        vi, vj, vs = sampled_pairs(v_labels, 1000, cfg.seed)
+        val_pairs = (v_crops, v_labels, vi, vj, vs)
+    monitor = None
+    if cfg.monitor_pairs:
+        pairs = read_pairs(cfg.monitor_pairs, cfg.monitor_root)
+        monitor = pair_crops(pairs, detector, cfg.input_size, progress=cfg.progress)[:4]
+
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_encoder(cfg.input_size, cfg.embedding_size, cfg.width)
+    optimizer = keras.optimizers.AdamW(learning_rate=cfg.lr, weight_decay=cfg.weight_decay)
+    extra: list = []
+    n_classes = len(train_set.names)
+    centres = koch_w = koch_b = None
+    if cfg.head != "none":
+        centres = keras.Variable(
+            keras.random.normal((n_classes, cfg.embedding_size), seed=cfg.seed), name="centres"
+        )
+        extra.append(centres)
+    if cfg.loss == "koch":
+        koch_w = keras.Variable(-np.ones(cfg.embedding_size, np.float32) * 0.5, name="koch_w")
+        koch_b = keras.Variable(np.float32(3.0), name="koch_b")
+        extra += [koch_w, koch_b]
+    train_vars = model.trainable_variables + extra
+    optimizer.build(train_vars)
+
+    state = {"epoch": 0, "step": 0, "elapsed": 0.0, "history": []}
+    if cfg.resume and (ckpt_dir / "state.json").exists():
+        state = _load_checkpoint(ckpt_dir, model, optimizer, extra)
+        sampler.rng = np.random.default_rng([cfg.seed, state["step"]])
+        _log(cfg, f"resumed at epoch {state['epoch']} step {state['step']}")
+    elif cfg.resume:
+        _log(cfg, f"--resume: no checkpoint in {ckpt_dir}, starting fresh")
+
+    budget_s = cfg.time_budget_min * 60
+    total_steps = cfg.epochs * cfg.steps_per_epoch
+    margin = cfg.margin
+
+    def metric_loss(kind, y, emb):
+        if kind == "semihard":
+            return losses.triplet_semihard(y, emb, margin, return_active=True)
+        if kind == "batchhard":
+            return losses.triplet_batch_hard(y, emb, margin, return_active=True)
+        if kind == "contrastive":
+            return losses.contrastive(y, emb, 1.0), tf.constant(0.0)
+        return losses.koch_bce(y, emb, koch_w, koch_b), tf.constant(0.0)
+
+    def make_step(kind):
+        @tf.function(reduce_retracing=True)
+        def step(x, y, t):
+            with tf.GradientTape() as tape:
+                emb = model(x, training=True)
+                main, active = metric_loss(kind, y, emb)
+                total = main
+                distill = tf.constant(0.0)
+                if t is not None:
+                    distill = losses.cosine_distillation(emb, t)
+                    total = total + cfg.teacher_weight * distill
+                if centres is not None:
+                    total = total + cfg.head_weight * losses.margin_softmax(
+                        tf.where(y < n_classes, y, -1), emb, centres, kind=cfg.head
+                    )
+            grads = tape.gradient(total, train_vars)
+            optimizer.apply_gradients(zip(grads, train_vars, strict=True))
+            return total, main, distill, active
+
+        return step
+
+    steps = {}
+    batches = _Batches(train_set, sampler, cfg.seed + state["step"], cfg.augment)
+    elapsed0 = state["elapsed"]
+    t_loop = time.time()
+    progress = 0.0
+    try:
+        from tqdm import tqdm
+
+        while progress < 1.0:
+            epoch = state["epoch"] + 1
+            sums = np.zeros(4)
+            images = 0
+            done = 0
+            t_epoch = time.time()
+            bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch}", unit="step",
+                       disable=not cfg.progress, leave=False)
+            for _ in bar:
+                elapsed = elapsed0 + time.time() - t_loop
+                progress = max(state["step"] / total_steps, elapsed / budget_s if budget_s else 0.0)
+                if progress >= 1.0:
+                    break
+                kind = cfg.loss
+                if kind == "staged":
+                    kind = "semihard" if progress < cfg.staged_switch else "batchhard"
+                if kind not in steps:
+                    steps[kind] = make_step(kind)
+                optimizer.learning_rate.assign(lr_at(progress, state["step"], cfg))
+                x, y, idx = batches.get()
+                t = tf.constant(teacher_targets[idx]) if teacher_targets is not None else None
+                vals = steps[kind](tf.constant(x), tf.constant(y), t)
+                vals = np.array([float(v) for v in vals])
+                if not np.isfinite(vals[0]):
+                    raise TrainingError(f"loss became {vals[0]} at step {state['step']}; lower --lr")
+                sums += vals
+                images += len(y)
+                done += 1
+                state["step"] += 1
+                bar.set_postfix(loss=f"{vals[0]:.3f}", active=f"{vals[3]:.2f}")
+            n = max(1, done)
+            if done == 0:
+                break
+            state["epoch"] = epoch
+            state["elapsed"] = elapsed0 + time.time() - t_loop
+            record = {
+                "epoch": epoch,
+                "step": state["step"],
+                "minutes": round(state["elapsed"] / 60, 2),
+                "lr": float(optimizer.learning_rate.numpy()),
+                "loss": sums[0] / n,
+                "metric_loss": sums[1] / n,
+                "distill_loss": sums[2] / n,
+                "active_triplets": sums[3] / n,
+                "mining": kind,
+                "images_per_s": images / max(1e-9, time.time() - t_epoch),
+            }
+            record.update(_monitor(model, val_pairs, monitor))
+            state["history"].append(record)
+            _log(cfg, "epoch " + " ".join(f"{k}={_fmt(v)}" for k, v in record.items()))
+            _save_checkpoint(ckpt_dir, model, optimizer, extra, state)
+    finally:
+        batches.close()
+
+    # final evaluation and outputs
+    model.save(out / "encoder.keras")
+    metrics: dict = {}
+    threshold = None
+    scores_same = None
+    if val_pairs is not None:
+        v_crops, v_labels, vi, vj, vs = val_pairs
+        emb = embed(model, v_crops)
+        s = pair_scores(emb[vi], emb[vj])
+        metrics["validation"] = verification_metrics(s, vs)
+        if len(np.unique(v_labels)) >= 10:
+            metrics["validation"]["one_shot_10way"] = one_shot_identification(emb, v_labels, 10, 500, cfg.seed)
+        threshold = metrics["validation"]["kfold_threshold"]
+        scores_same = (s, vs)
+    if monitor is not None:
+        crops, ia, ib, same = monitor
+        emb = embed(model, crops)
+        s = pair_scores(emb[ia], emb[ib])
+        metrics["monitor_pairs"] = {"file": cfg.monitor_pairs, **verification_metrics(s, same)}
+        if threshold is None:
+            threshold = metrics["monitor_pairs"]["kfold_threshold"]
+            scores_same = (s, same)
+    record = {
+        "settings": asdict(cfg),
+        "model": {"params": int(model.count_params()), "input_size": cfg.input_size,
+                  "embedding_size": cfg.embedding_size, "width": cfg.width},
+        "preprocessing": _preprocess_version(),
+        "data": data_counts,
+        "teacher": teacher_info or None,
+        "history": state["history"],
+        "train_minutes": round(state["elapsed"] / 60, 2),
+        "wall_minutes": round((time.time() - t_start) / 60, 2),
+        "metrics": metrics,
+        "threshold": threshold,
+        "threshold_source": "validation identities (10-fold mean)" if val_pairs is not None
+        else ("monitor pairs (10-fold mean)" if monitor is not None else None),
+    }
+    (out / "training.json").write_text(json.dumps(record, indent=2, default=_json_default))
+    plot_training(state["history"], out / "training_curve.png")
+    if scores_same is not None:
+        plot_roc_hist(scores_same[0], scores_same[1], out, threshold)
+    _log(cfg, f"wrote {out / 'encoder.keras'} threshold={threshold}")
+    return record
+
+
+def _monitor(model, val_pairs, monitor) -> dict:
+    out: dict = {}
+    if val_pairs is not None:
+        v_crops, _, vi, vj, vs = val_pairs
+        emb = embed(model, v_crops)
+        s = pair_scores(emb[vi], emb[vj])
+        m = verification_metrics(s, vs)
+        out.update(val_acc=m["kfold_accuracy"], val_auc=m["auc"],
+                   val_same=m["mean_same"], val_diff=m["mean_different"])
+    if monitor is not None:
+        crops, ia, ib, same = monitor
+        emb = embed(model, crops)
+        m = verification_metrics(pair_scores(emb[ia], emb[ib]), same)
+        out.update(pairs_acc=m["kfold_accuracy"], pairs_auc=m["auc"])
+    return out
+
+
+def _save_checkpoint(ckpt_dir: Path, model, optimizer, extra, state) -> None:
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    model.save_weights(ckpt_dir / "model.weights.h5")
+    np.savez(ckpt_dir / "optimizer.npz", *[np.asarray(v) for v in optimizer.variables])
+    np.savez(ckpt_dir / "extra.npz", *[np.asarray(v) for v in extra])
+    tmp = ckpt_dir / "state.json.tmp"
+    tmp.write_text(json.dumps(state, default=_json_default))
+    os.replace(tmp, ckpt_dir / "state.json")
+
+
+def _load_checkpoint(ckpt_dir: Path, model, optimizer, extra) -> dict:
+    try:
+        model.load_weights(ckpt_dir / "model.weights.h5")
+        with np.load(ckpt_dir / "optimizer.npz") as z:
+            values = [z[f"arr_{i}"] for i in range(len(z.files))]
+        if len(values) != len(optimizer.variables):
+            raise ValueError("optimizer state does not match this model")
+        for var, val in zip(optimizer.variables, values, strict=True):
+            var.assign(val)
+        with np.load(ckpt_dir / "extra.npz") as z:
+            for i, var in enumerate(extra):
+                var.assign(z[f"arr_{i}"])
+        return json.loads((ckpt_dir / "state.json").read_text())
+    except (OSError, ValueError, KeyError) as exc:
+        raise TrainingError(f"{ckpt_dir}: cannot resume ({str(exc).splitlines()[0]})") from None
+
+
+def _preprocess_version() -> str:
+    from edge.preprocess import PREPROCESS_VERSION
+
+    return PREPROCESS_VERSION
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o).__name__)
+
+
+def _log(cfg: TrainConfig, message: str) -> None:
+    if cfg.progress:
+        print(message, flush=True)
