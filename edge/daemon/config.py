@@ -74,6 +74,7 @@ class MqttConfig:
     client_id: str = ""
     prefix: str = "doorface"
     keepalive: int = 30
+    reconnect_max_s: int = 30  # reconnect backoff: 1 s doubling up to this
     username: str = ""
     password_file: str = ""
     password_env: str = ""
@@ -178,6 +179,7 @@ def _check(cfg: Config) -> None:
     if cfg.mqtt.port > 65535:
         raise ConfigError(f"mqtt.port: must be <= 65535, got {cfg.mqtt.port}")
     positive("mqtt.keepalive", cfg.mqtt.keepalive)
+    positive("mqtt.reconnect_max_s", cfg.mqtt.reconnect_max_s)
     positive("outbox.max_rows", cfg.outbox.max_rows)
     positive("outbox.memory_max", cfg.outbox.memory_max)
     positive("tracking.confirm_frames", cfg.tracking.confirm_frames)

@@ -73,7 +73,7 @@ class MqttPublisher:
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish
         c.on_message = self._on_message
-        c.reconnect_delay_set(min_delay=1, max_delay=30)
+        c.reconnect_delay_set(min_delay=1, max_delay=cfg.reconnect_max_s)
         c.will_set(self.topics.availability, "offline", qos=1, retain=True)
         if cfg.username:
             c.username_pw_set(cfg.username, cfg.password())
@@ -160,8 +160,8 @@ class MqttPublisher:
                 seq = self._mids.pop(mid, None)
                 if seq is None:
                     continue
-                self.outbox.ack(seq)
                 self.published += 1
+                self.outbox.ack(seq)
                 if self._inflight is not None and self._inflight[0] == seq:
                     self._inflight = None
             if not self.connected:
@@ -212,7 +212,7 @@ class MqttPublisher:
         self.connected = False
         if was:
             self.disconnects += 1
-        if not self._stop.is_set():
+        if was and not self._stop.is_set():  # a refused connect keeps its own reason
             self.last_error = str(reason_code)
             log.warning("MQTT disconnected (%s); reconnecting with backoff", reason_code)
 
