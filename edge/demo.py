@@ -1,0 +1,332 @@
+"""``edge demo``: the real pipeline end to end with no camera, broker or data.
+
+A short door-camera clip is composed from faces that ship inside installed packages
+(scikit-image's astronaut, Eileen Collins, is the enrolled person; matplotlib's Grace Hopper
+and two of scikit-image's small LFW crops are strangers). The astronaut is enrolled from a few variants of
+her photo, then the daemon's own loop (tracker, decisions, cooldown) runs over the clip and
+the events it would publish are printed as JSON lines, followed by a summary. With
+``--data DIR`` (a folder per person), real photos are used instead: the person with the most
+photos is enrolled from half of them and visits with the others; two other people are strangers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edge.errors import DoorfaceError, ImageError
+from edge.image import IMAGE_SUFFIXES, load_image
+from edge.sources import Frame
+
+WIDTH, HEIGHT, FPS = 640, 480, 10.0
+
+
+@dataclass
+class Visitor:
+    name: str | None  # the enrolled name, or None for a stranger
+    photos: list[np.ndarray]  # BGR photos of this person (one is used per visit)
+
+
+# -- the clip ------------------------------------------------------------------------------
+def scene(rng: np.random.Generator, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
+    """A smooth, door-like background: warm low-saturation gradients plus blurred texture."""
+    base = rng.uniform(70, 190, size=(6, 8, 1)).astype(np.float32) * np.array(
+        [0.75, 0.88, 1.0], np.float32
+    )
+    image = cv2.resize(base, (width, height), interpolation=cv2.INTER_CUBIC)
+    noise = rng.normal(0, 12, size=(height, width, 1)).astype(np.float32).repeat(3, axis=2)
+    return np.clip(image + cv2.GaussianBlur(noise, (0, 0), 3), 0, 255).astype(np.uint8)
+
+
+def paste(frame: np.ndarray, photo: np.ndarray, cx: float, cy: float, side: int) -> None:
+    """Blend a square photo into the frame through a feathered ellipse (no hard edges)."""
+    photo = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+    mask = np.zeros((side, side), np.float32)
+    cv2.ellipse(
+        mask, (side // 2, side // 2), (int(side * 0.38), int(side * 0.47)), 0, 0, 360, 1.0, -1
+    )
+    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, side * 0.04))[..., None]
+    x0, y0 = int(cx - side / 2), int(cy - side / 2)
+    fx0, fy0 = max(0, x0), max(0, y0)
+    fx1, fy1 = min(frame.shape[1], x0 + side), min(frame.shape[0], y0 + side)
+    if fx1 <= fx0 or fy1 <= fy0:
+        return
+    region = (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
+    roi = frame[fy0:fy1, fx0:fx1].astype(np.float32)
+    m = mask[region]
+    frame[fy0:fy1, fx0:fx1] = (roi * (1 - m) + photo[region].astype(np.float32) * m).astype(
+        np.uint8
+    )
+
+
+def face_square(photo: np.ndarray, detector) -> np.ndarray:
+    """The photo cropped to a square around its largest face (2.2x the face box)."""
+    faces = detector.detect(photo)
+    if not faces:
+        return photo
+    x, y, w, h = faces[0].box
+    side = int(2.2 * max(w, h))
+    cx, cy = x + w / 2, y + h / 2.2
+    pad = side
+    padded = cv2.copyMakeBorder(photo, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    x0, y0 = int(cx - side / 2) + pad, int(cy - side / 2) + pad
+    return padded[y0 : y0 + side, x0 : x0 + side]
+
+
+def build_clip(
+    visitors: list[Visitor], detector, seed: int = 0, gap: int = 8, visit: int = 24
+) -> list[Frame]:
+    """Empty door, then each visitor walking up to the camera (growing, drifting, lit
+    differently), with empty frames between visits. Timestamps advance at 10 frames/s."""
+    rng = np.random.default_rng(seed)
+    background = scene(rng)
+    frames: list[np.ndarray] = [background.copy() for _ in range(gap)]
+    for i, visitor in enumerate(visitors):
+        photo = face_square(visitor.photos[i % len(visitor.photos)], detector)
+        start_x = rng.uniform(180, 460)
+        for k in range(visit):
+            t = k / max(1, visit - 1)
+            frame = background.copy()
+            side = int(170 + 130 * t)  # approaching the door
+            cx = start_x + (WIDTH / 2 - start_x) * t
+            gain = rng.uniform(0.85, 1.15)
+            lit = np.clip(photo.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+            paste(frame, lit, cx, HEIGHT * 0.45, side)
+            frame = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)
+            frames.append(frame)
+        frames.extend(background.copy() for _ in range(gap))
+    t0 = time.time()
+    return [Frame(f, t0 + i / FPS, i, "demo") for i, f in enumerate(frames)]
+
+
+# -- faces that ship with packages ---------------------------------------------------------
+def packaged_faces() -> tuple[np.ndarray, list[np.ndarray]]:
+    """(astronaut, [strangers]) as BGR images: scikit-image's astronaut; strangers are
+    matplotlib's Grace Hopper (when matplotlib is installed) and two of scikit-image's tiny
+    grey LFW crops (25 px, upscaled: a distant, soft face)."""
+    try:
+        import skimage.data
+    except ImportError:
+        raise DoorfaceError("edge demo needs scikit-image: pip install 'doorface[demo]'") from None
+    astronaut = np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1])
+    strangers = []
+    try:
+        import matplotlib.cbook
+
+        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+            strangers.append(cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR))
+    except (ImportError, OSError, ValueError):
+        pass
+    tiny = skimage.data.lfw_subset()  # 100 faces then 100 non-faces, 25x25 floats in [0, 1]
+    for index in (1, 2):
+        face = cv2.resize(
+            (tiny[index] * 255).astype(np.uint8), (130, 130), interpolation=cv2.INTER_CUBIC
+        )
+        strangers.append(
+            cv2.copyMakeBorder(
+                cv2.cvtColor(face, cv2.COLOR_GRAY2BGR), 80, 80, 80, 80, cv2.BORDER_REPLICATE
+            )
+        )
+    return astronaut, strangers
+
+
+def variants(photo: np.ndarray, n: int, seed: int = 0) -> list[np.ndarray]:
+    """Enrolment variants of one photo: mirrored, re-lit, slightly rotated."""
+    rng = np.random.default_rng(seed)
+    out = [photo]
+    h, w = photo.shape[:2]
+    for i in range(1, n):
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-8, 8), rng.uniform(0.9, 1.1))
+        v = cv2.warpAffine(photo, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+        v = np.clip(v.astype(np.float32) * rng.uniform(0.75, 1.2) + rng.uniform(-15, 15), 0, 255)
+        out.append(v.astype(np.uint8)[:, ::-1] if i % 2 else v.astype(np.uint8))
+    return out
+
+
+def photos_from(folder: Path) -> list[np.ndarray]:
+    images = []
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        try:
+            images.append(load_image(path))
+        except ImageError:
+            continue
+    return images
+
+
+def data_visitors(root: Path) -> tuple[str, list[np.ndarray], list[Visitor]]:
+    """From a folder-per-person root: the person with most photos, enrolled from half of them."""
+    people = sorted(
+        (p for p in root.iterdir() if p.is_dir()), key=lambda p: (-len(list(p.iterdir())), p.name)
+    )
+    if len(people) < 3 or len(list(people[0].iterdir())) < 4:
+        raise DoorfaceError(
+            f"{root}: --data needs a folder per person, 3+ people, one with 4+ photos"
+        )
+    host = photos_from(people[0])
+    half = len(host) // 2
+    strangers = [Visitor(None, photos_from(p)[:1]) for p in people[1:3]]
+    name = people[0].name
+    return (
+        name,
+        host[:half],
+        [Visitor(name, host[half:]), *strangers, Visitor(name, host[half:][::-1])],
+    )
+
+
+# -- running it ----------------------------------------------------------------------------
+class CollectingSink:
+    """The daemon's sink interface: prints events as JSON lines and keeps them."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.quiet = quiet
+
+    def send_event(self, ev: dict[str, Any]) -> None:
+        self.events.append(ev)
+        if not self.quiet:
+            print(json.dumps(ev), flush=True)
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+    def start(self) -> None:
+        pass
+
+    def stop(self, timeout: float = 5.0) -> None:
+        pass
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+
+class ClipGrabber:
+    """Stands in for the camera grabber: the demo feeds frames itself."""
+
+    dropped = empty = failures = 0
+    error = None
+
+    def stop(self) -> None:
+        pass
+
+
+def run_demo(
+    data: Path | None = None,
+    model: str | None = None,
+    detector_name: str = "auto",
+    detector_options: dict | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Enrol, build the clip, run the daemon loop; returns the events and a summary."""
+    from edge.daemon.config import Config
+    from edge.daemon.loop import Daemon
+    from edge.detectors import create_detector
+    from edge.embedder import Embedder
+    from edge.enroll import pick_enrolment_face
+    from edge.gallery import Gallery
+    from edge.matching import Matcher
+    from edge.pipeline import Recognizer, resolve_model
+    from edge.preprocess import aligned_faces
+
+    started = time.perf_counter()
+    detector = create_detector(detector_name, detector_options)
+    embedder = Embedder(resolve_model(model), threads=1)
+    if data is None:
+        astronaut, strangers = packaged_faces()
+        name, enrol_photos = "Eileen Collins", variants(astronaut, 5)
+        visitors = [
+            Visitor(name, [astronaut]),
+            *(Visitor(None, [s]) for s in strangers),
+            Visitor(name, [astronaut]),
+        ]
+    else:
+        name, enrol_photos, visitors = data_visitors(data)
+
+    with tempfile.TemporaryDirectory(prefix="doorface-demo-") as tmp:
+        gallery = Gallery.create(
+            Path(tmp) / "gallery.npz",
+            embedder.model_id,
+            embedder.input_size,
+            embedder.embedding_size,
+        )
+        crops = []
+        for photo in enrol_photos:
+            chosen, _ = pick_enrolment_face(aligned_faces(photo, detector, embedder.input_size), 40)
+            if chosen is not None:
+                crops.append(chosen.crop)
+        if not crops:
+            raise DoorfaceError(f"demo: no face found in the enrolment photos of {name}")
+        gallery.enroll(
+            name, np.stack(crops), embedder.embed(np.stack(crops)), ["demo"] * len(crops)
+        )
+        gallery.save()
+
+        clip = build_clip(visitors, detector)
+        cfg = Config()
+        cfg.recognition.gallery = str(gallery.path)
+        cfg.camera.name = "demo_door"
+        cfg.snapshot.enabled = False
+        sink = CollectingSink(quiet)
+        recognizer = Recognizer(detector, embedder, Matcher(gallery, embedder.threshold))
+        daemon = Daemon(cfg, recognizer=recognizer, sink=sink, grabber=ClipGrabber())
+        loop_started = time.perf_counter()
+        for frame in clip:
+            daemon.process(frame)
+        daemon.shutdown()
+        loop_seconds = time.perf_counter() - loop_started
+
+    counts = Counter(e["type"] for e in sink.events)
+    summary = {
+        "enrolled": name,
+        "enrolment_crops": len(crops),
+        "visits": [v.name or "stranger" for v in visitors],
+        "frames": len(clip),
+        "events": dict(counts),
+        "recognized": [e["person"] for e in sink.events if e["type"] == "recognized"],
+        "detector": detector.name,
+        "model": embedder.path.name,
+        "threshold": embedder.threshold,
+        "loop_frames_per_s": round(len(clip) / loop_seconds, 1),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    return {"events": sink.events, "summary": summary}
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    options = {"model_path": args.yunet_model} if args.yunet_model else None
+    result = run_demo(
+        args.data, args.model, "yunet" if args.yunet_model else "auto", options, quiet=args.quiet
+    )
+    s = result["summary"]
+    print(
+        f"\ndemo: enrolled {s['enrolled']} ({s['enrolment_crops']} crops); {len(s['visits'])} visits "
+        f"({', '.join(s['visits'])}) in {s['frames']} frames; detector {s['detector']}, model {s['model']} "
+        f"(threshold {s['threshold']:.3f})",
+        file=sys.stderr,
+    )
+    print(
+        f"demo: {sum(s['events'].values())} events: {s['events']}; recognized {s['recognized']}; "
+        f"loop {s['loop_frames_per_s']} frames/s; {s['seconds']} s in all",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser(
+        "demo", help="run the whole pipeline on a built-in clip (no camera, broker or data)"
+    )
+    p.add_argument("--data", type=Path, help="a folder per person: use real photos instead")
+    p.add_argument("--model", help="encoder .tflite (default: the shipped model)")
+    p.add_argument("--yunet-model", help="YuNet .onnx (default: Haar, or $DOORFACE_YUNET_MODEL)")
+    p.add_argument("--quiet", action="store_true", help="summary only, no event lines")
+    p.set_defaults(func=cmd_demo)
