@@ -78,7 +78,10 @@ class Outbox:
                     log.warning("outbox full (%d rows): dropped %d oldest", self.max_rows, excess)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite already rolled back on SQLITE_FULL; don't mask the real error.
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
                 raise
 
     def _flush_pending(self) -> None:
