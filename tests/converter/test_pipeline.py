@@ -241,3 +241,49 @@ def test_compare_with_pairs_reports_accuracy_of_both(
         assert 0.0 <= result[key]["accuracy"] <= 1.0
     assert abs(result["float32"]["accuracy"] - result["quantized"]["accuracy"]) <= 0.1
     assert result["cosine"]["mean"] >= 0.99
+
+
+def test_quantize_with_pairs_calibrates_threshold_and_measures_both(
+    trained_model: Path, lfw_dir: Path, pairs_dev_test: Path, yunet_path: Path, tmp_path: Path
+) -> None:
+    """No training.json here: --pairs/--images set the threshold; --threshold would win."""
+    import shutil
+
+    from converter.cli import main
+    from edge.manifest import load_manifest
+
+    model = tmp_path / "model" / "encoder.keras"
+    model.parent.mkdir()
+    shutil.copy(trained_model, model)
+    lines = pairs_dev_test.read_text().splitlines()
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("\n".join(lines[1:41] + lines[501:541]) + "\n")
+    common = [
+        "quantize",
+        str(model),
+        "--calibration",
+        str(lfw_dir),
+        "--samples",
+        "60",
+        "--pairs",
+        str(pairs),
+        "--images",
+        str(lfw_dir),
+        "--yunet",
+        str(yunet_path),
+        "--quiet",
+    ]
+    out = tmp_path / "calibrated.tflite"
+    assert main([*common, "--out", str(out)]) == 0
+    m = load_manifest(out.with_suffix(".json"))
+    assert m.extra["threshold_source"].startswith("calibrated on")
+    assert m.threshold == pytest.approx(m.metrics["quantized"]["best_threshold"], abs=1e-5)
+    assert m.metrics["quantized"]["accuracy"] == m.metrics["quantized"]["accuracy_best"]
+    assert m.metrics["float32"]["pairs"] == m.metrics["quantized"]["pairs"] == 80
+    assert abs(m.metrics["float32"]["accuracy"] - m.metrics["quantized"]["accuracy"]) <= 0.1
+    assert m.metrics["cosine_agreement_pair_faces"]["mean"] >= 0.99
+    fixed = tmp_path / "fixed.tflite"
+    assert main([*common, "--out", str(fixed), "--threshold", "0.25"]) == 0
+    m2 = load_manifest(fixed.with_suffix(".json"))
+    assert m2.threshold == 0.25 and m2.extra["threshold_source"] == "--threshold"
+    assert m2.metrics["quantized"]["threshold"] == 0.25
