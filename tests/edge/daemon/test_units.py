@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import socket
 import sqlite3
@@ -230,7 +231,7 @@ def test_sd_notify_sends_datagrams(tmp_path, monkeypatch):
 def test_systemd_unit_verifies_clean(tmp_path):
     exe = shutil.which("systemd-analyze")
     if exe is None:
-        if __import__("os").environ.get("CI"):
+        if os.environ.get("CI"):
             pytest.fail("systemd-analyze missing in CI (apt-get install systemd)")
         pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
     text = UNIT.read_text()
@@ -285,6 +286,8 @@ def test_edge_extra_resolves_to_aarch64_wheels(tmp_path, pyver, numpy):
         text=True,
         timeout=300,
     )
+    if r.returncode and not os.environ.get("CI") and "No matching distribution" in r.stderr:
+        pytest.skip("this machine's package index lacks aarch64 wheels (CI has the real one)")
     assert r.returncode == 0, r.stderr[-2000:]
     import json
 
