@@ -52,7 +52,10 @@ def augment_one(crop: np.ndarray, rng: np.random.Generator, c: AugmentConfig) ->
         m = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
         m[:, 2] += rng.uniform(-c.shift, c.shift, 2) * size
         img = cv2.warpAffine(
-            np.ascontiguousarray(img), m, (size, size), flags=cv2.INTER_LINEAR,
+            np.ascontiguousarray(img),
+            m,
+            (size, size),
+            flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_CONSTANT,
         )
     img = img.astype(np.float32)

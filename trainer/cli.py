@@ -14,56 +14,106 @@ from trainer.errors import DataError
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="trainer", description="Train and evaluate doorface face encoders.")
+    ap = argparse.ArgumentParser(
+        prog="trainer", description="Train and evaluate doorface face encoders."
+    )
     sub = ap.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train an encoder on folder-per-identity image roots",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t = sub.add_parser(
+        "train",
+        help="train an encoder on folder-per-identity image roots",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     t.add_argument("roots", nargs="+", help="data roots laid out ROOT/Person/image.jpg")
     t.add_argument("--out", default="runs/default", help="output folder")
     t.add_argument("--input-size", type=int, default=64, help="aligned crop side (pixels)")
     t.add_argument("--embedding-size", type=int, default=128)
     t.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
-    t.add_argument("--loss", default="semihard",
-                   choices=["semihard", "batchhard", "staged", "contrastive", "koch"],
-                   help="metric loss; 'staged' = semi-hard, then batch-hard after --staged-switch")
+    t.add_argument(
+        "--loss",
+        default="semihard",
+        choices=["semihard", "batchhard", "staged", "contrastive", "koch"],
+        help="metric loss; 'staged' = semi-hard, then batch-hard after --staged-switch",
+    )
     t.add_argument("--margin", type=float, default=0.2, help="triplet margin (squared distance)")
-    t.add_argument("--staged-switch", type=float, default=0.6, help="progress at which 'staged' turns batch-hard")
-    t.add_argument("--head", default="none", choices=["none", "cosface", "arcface"],
-                   help="margin-softmax head used only in training")
+    t.add_argument(
+        "--staged-switch",
+        type=float,
+        default=0.6,
+        help="progress at which 'staged' turns batch-hard",
+    )
+    t.add_argument(
+        "--head",
+        default="none",
+        choices=["none", "cosface", "arcface"],
+        help="margin-softmax head used only in training",
+    )
     t.add_argument("--head-weight", type=float, default=1.0)
-    t.add_argument("--teacher", default="none", choices=["none", "dlib"],
-                   help="distil from a teacher's centred embeddings (needs doorface[teacher])")
+    t.add_argument(
+        "--teacher",
+        default="none",
+        choices=["none", "dlib"],
+        help="distil from a teacher's centred embeddings (needs doorface[teacher])",
+    )
     t.add_argument("--teacher-weight", type=float, default=1.0)
-    t.add_argument("--teacher-minutes", type=float, default=0.0,
-                   help="stop embedding teacher faces after this long (0: all); the rest get no target")
+    t.add_argument(
+        "--teacher-minutes",
+        type=float,
+        default=0.0,
+        help="stop embedding teacher faces after this long (0: all); the rest get no target",
+    )
     t.add_argument("--p", type=int, default=32, help="identities per batch")
     t.add_argument("--k", type=int, default=4, help="images per identity")
-    t.add_argument("--singletons", type=int, default=8, help="one-image identities per batch (negatives)")
+    t.add_argument(
+        "--singletons", type=int, default=8, help="one-image identities per batch (negatives)"
+    )
     t.add_argument("--steps-per-epoch", type=int, default=200)
-    t.add_argument("--epochs", type=int, default=1000, help="upper bound; --time-budget usually ends first")
-    t.add_argument("--time-budget", type=float, default=0.0, metavar="MINUTES", help="stop after this many training minutes (0: none)")
+    t.add_argument(
+        "--epochs", type=int, default=1000, help="upper bound; --time-budget usually ends first"
+    )
+    t.add_argument(
+        "--time-budget",
+        type=float,
+        default=0.0,
+        metavar="MINUTES",
+        help="stop after this many training minutes (0: none)",
+    )
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--warmup-steps", type=int, default=200)
     t.add_argument("--weight-decay", type=float, default=5e-4)
-    t.add_argument("--val-fraction", type=float, default=0.05, help="identities held out for validation")
-    t.add_argument("--monitor-pairs", default="", help="LFW pairs file scored every epoch (monitoring only)")
+    t.add_argument(
+        "--val-fraction", type=float, default=0.05, help="identities held out for validation"
+    )
+    t.add_argument(
+        "--monitor-pairs", default="", help="LFW pairs file scored every epoch (monitoring only)"
+    )
     t.add_argument("--monitor-root", default="", help="image root of --monitor-pairs")
-    t.add_argument("--exclude-pairs", action="append", default=[], metavar="FILE",
-                   help="leave every person named in this LFW pairs file out of training (repeatable)")
+    t.add_argument(
+        "--exclude-pairs",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="leave every person named in this LFW pairs file out of training (repeatable)",
+    )
     t.add_argument("--cache", default=str(DEFAULT_CACHE), help="face cache folder")
-    t.add_argument("--yunet", default="", help="YuNet ONNX (default ../shared/models/yunet/...; else auto)")
+    t.add_argument(
+        "--yunet", default="", help="YuNet ONNX (default ../shared/models/yunet/...; else auto)"
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all)")
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     t.add_argument("--quiet", action="store_true")
 
-    e = sub.add_parser("evaluate", help="LFW-style pair verification of a .keras or .tflite encoder")
+    e = sub.add_parser(
+        "evaluate", help="LFW-style pair verification of a .keras or .tflite encoder"
+    )
     e.add_argument("--model", required=True, help="encoder.keras or a .tflite with its manifest")
     e.add_argument("--images", required=True, help="image root (ROOT/Name/Name_0001.jpg)")
     e.add_argument("--pairs", required=True, help="pairs file to score")
-    e.add_argument("--threshold-pairs", default="", help="pairs file to choose the threshold on (else 10-fold)")
+    e.add_argument(
+        "--threshold-pairs", default="", help="pairs file to choose the threshold on (else 10-fold)"
+    )
     e.add_argument("--json", default="", help="write the numbers here")
     e.add_argument("--plots", default="", help="write roc.png and scores.png here")
     e.add_argument("--yunet", default="")
@@ -75,23 +125,52 @@ def _train(args: argparse.Namespace) -> int:
     from trainer.train import TrainConfig, train
 
     cfg = TrainConfig(
-        roots=list(args.roots), out=args.out, input_size=args.input_size,
-        embedding_size=args.embedding_size, width=args.width, loss=args.loss, margin=args.margin,
-        staged_switch=args.staged_switch, head=args.head, head_weight=args.head_weight,
-        teacher=args.teacher, teacher_weight=args.teacher_weight, teacher_minutes=args.teacher_minutes,
-        p=args.p, k=args.k, singletons=args.singletons, steps_per_epoch=args.steps_per_epoch,
-        epochs=args.epochs, time_budget_min=args.time_budget, lr=args.lr,
-        warmup_steps=args.warmup_steps, weight_decay=args.weight_decay,
-        val_fraction=args.val_fraction, monitor_pairs=args.monitor_pairs,
-        monitor_root=args.monitor_root, exclude_pairs=list(args.exclude_pairs), cache=args.cache,
-        yunet=args.yunet, seed=args.seed, threads=args.threads, augment=not args.no_augment,
-        resume=args.resume, progress=not args.quiet,
+        roots=list(args.roots),
+        out=args.out,
+        input_size=args.input_size,
+        embedding_size=args.embedding_size,
+        width=args.width,
+        loss=args.loss,
+        margin=args.margin,
+        staged_switch=args.staged_switch,
+        head=args.head,
+        head_weight=args.head_weight,
+        teacher=args.teacher,
+        teacher_weight=args.teacher_weight,
+        teacher_minutes=args.teacher_minutes,
+        p=args.p,
+        k=args.k,
+        singletons=args.singletons,
+        steps_per_epoch=args.steps_per_epoch,
+        epochs=args.epochs,
+        time_budget_min=args.time_budget,
+        lr=args.lr,
+        warmup_steps=args.warmup_steps,
+        weight_decay=args.weight_decay,
+        val_fraction=args.val_fraction,
+        monitor_pairs=args.monitor_pairs,
+        monitor_root=args.monitor_root,
+        exclude_pairs=list(args.exclude_pairs),
+        cache=args.cache,
+        yunet=args.yunet,
+        seed=args.seed,
+        threads=args.threads,
+        augment=not args.no_augment,
+        resume=args.resume,
+        progress=not args.quiet,
     )
     if cfg.input_size < 32 or cfg.input_size % 8:
         raise DataError(f"--input-size: must be a multiple of 8 and >= 32, got {cfg.input_size}")
     record = train(cfg)
-    print(json.dumps({"out": cfg.out, "threshold": record["threshold"],
-                      "train_minutes": record["train_minutes"]}))
+    print(
+        json.dumps(
+            {
+                "out": cfg.out,
+                "threshold": record["threshold"],
+                "train_minutes": record["train_minutes"],
+            }
+        )
+    )
     return 0
 
 
@@ -99,8 +178,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     from trainer.report import evaluate_model
 
     result = evaluate_model(
-        args.model, args.images, args.pairs, threshold_pairs=args.threshold_pairs or None,
-        plots=args.plots or None, yunet=args.yunet or None, progress=not args.quiet,
+        args.model,
+        args.images,
+        args.pairs,
+        threshold_pairs=args.threshold_pairs or None,
+        plots=args.plots or None,
+        yunet=args.yunet or None,
+        progress=not args.quiet,
     )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (ValueError, OSError) as exc:  # last-resort guard for input we did not foresee
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"error: {ModelError.__name__ if 'model' in line.lower() else 'input'}: {line}", file=sys.stderr)
+        print(
+            f"error: {ModelError.__name__ if 'model' in line.lower() else 'input'}: {line}",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -174,8 +174,14 @@ def pair_crops(
             where[path] = len(crops) - 1
         except (ImageError, NoFaceError) as exc:
             skipped[path] = str(exc)
-    kept = [(where[str(a)], where[str(b)], s) for a, b, s in pairs if str(a) in where and str(b) in where]
+    kept = [
+        (where[str(a)], where[str(b)], s)
+        for a, b, s in pairs
+        if str(a) in where and str(b) in where
+    ]
     if not kept:
-        raise DataError(f"none of the {len(pairs)} pairs has two usable images (first problem: {next(iter(skipped.values()), '?')})")
+        raise DataError(
+            f"none of the {len(pairs)} pairs has two usable images (first problem: {next(iter(skipped.values()), '?')})"
+        )
     ia, ib, same = (np.asarray(v) for v in zip(*kept, strict=True))
     return np.stack(crops), ia.astype(np.int64), ib.astype(np.int64), same.astype(bool), skipped

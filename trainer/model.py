@@ -71,7 +71,9 @@ def _bottleneck(x, out: int, expand: int, stride: int, name: str):
 STAGES = ((2, 64, 3, 2), (4, 96, 4, 2), (2, 128, 2, 1))
 
 
-def build_encoder(input_size: int = 64, embedding_size: int = 128, width: float = 1.0) -> keras.Model:
+def build_encoder(
+    input_size: int = 64, embedding_size: int = 128, width: float = 1.0
+) -> keras.Model:
     """A MobileFaceNet-like encoder, ~0.6 M parameters at the defaults.
 
     ``input_size`` must be a multiple of 8 and at least 32 (three stride-2 stages + GDC head).

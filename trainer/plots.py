@@ -27,7 +27,10 @@ def plot_training(history: list[dict], path: str | Path) -> None:
     ax1.set_xlabel("training minutes")
     ax1.legend()
     ax1.grid(alpha=0.3)
-    for key, label in (("val_acc", "validation 10-fold acc"), ("pairs_acc", "monitor pairs 10-fold acc")):
+    for key, label in (
+        ("val_acc", "validation 10-fold acc"),
+        ("pairs_acc", "monitor pairs 10-fold acc"),
+    ):
         if any(key in h for h in history):
             ax2.plot(minutes, [h.get(key, np.nan) for h in history], marker=".", label=label)
     ax2.set_xlabel("training minutes")

@@ -69,7 +69,9 @@ def evaluate_model(
     threshold = None
     source = "10-fold cross-validation on the test pairs"
     if threshold_pairs:
-        t_scores, t_same, _, _ = _scores(embed_fn, threshold_pairs, images, detector, size, progress)
+        t_scores, t_same, _, _ = _scores(
+            embed_fn, threshold_pairs, images, detector, size, progress
+        )
         threshold = best_threshold(t_scores, t_same)
         source = f"best accuracy on {threshold_pairs}"
     metrics = verification_metrics(scores, same, threshold=threshold)
@@ -96,7 +98,10 @@ def evaluate_model(
 
 def format_table(r: dict) -> str:
     rows = [
-        ("pairs scored", f"{r['pairs']} ({r['pairs_skipped']} skipped, {r['images_skipped']} images without a face)"),
+        (
+            "pairs scored",
+            f"{r['pairs']} ({r['pairs_skipped']} skipped, {r['images_skipped']} images without a face)",
+        ),
         ("10-fold accuracy", f"{r['kfold_accuracy']:.4f} +- {r['kfold_std']:.4f}"),
     ]
     if "accuracy_at_threshold" in r:

@@ -37,9 +37,7 @@ class PKSampler:
         uniq, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
         groups = {int(u): order[s : s + c] for u, s, c in zip(uniq, starts, counts, strict=True)}
         self.multi = [g for g in groups.values() if len(g) >= 2]
-        self.single = np.asarray(
-            [g[0] for g in groups.values() if len(g) == 1], dtype=np.int64
-        )
+        self.single = np.asarray([g[0] for g in groups.values() if len(g) == 1], dtype=np.int64)
         if len(self.multi) < p:
             raise TrainingError(
                 f"need at least P={p} identities with 2+ images, found {len(self.multi)}"

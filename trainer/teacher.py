@@ -81,7 +81,9 @@ def teacher_embeddings(
     vector (no distillation target) and are embedded by a later run.
     """
     if name not in TEACHER_NAMES:
-        raise TrainingError(f"--teacher: unknown teacher {name!r} (known: {', '.join(TEACHER_NAMES)})")
+        raise TrainingError(
+            f"--teacher: unknown teacher {name!r} (known: {', '.join(TEACHER_NAMES)})"
+        )
     cache_dir = Path(cache_dir).expanduser()
     cache_dir.mkdir(parents=True, exist_ok=True)
     roots = sorted({str(Path(p).parent.parent) for p in paths})
@@ -94,7 +96,9 @@ def teacher_embeddings(
                 known = dict(zip((str(k) for k in z["keys"]), z["emb"], strict=True))
         except (OSError, KeyError, ValueError):
             known = {}
-    keys = [f"{_key(p)}|{','.join(f'{v:.1f}' for v in b)}" for p, b in zip(paths, boxes, strict=True)]
+    keys = [
+        f"{_key(p)}|{','.join(f'{v:.1f}' for v in b)}" for p, b in zip(paths, boxes, strict=True)
+    ]
     todo = [i for i, k in enumerate(keys) if k not in known]
     if todo:
         teacher = DlibTeacher()
@@ -105,7 +109,9 @@ def teacher_embeddings(
             os.replace(tmp, cache_path)
 
         t0 = time.monotonic()
-        for n, i in enumerate(tqdm(todo, desc=f"teacher {name}", unit="face", disable=not progress)):
+        for n, i in enumerate(
+            tqdm(todo, desc=f"teacher {name}", unit="face", disable=not progress)
+        ):
             if budget_s is not None and time.monotonic() - t0 > budget_s:
                 break
             try:

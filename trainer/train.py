@@ -106,7 +106,11 @@ class _Batches:
         while not self.stop.is_set():
             idx = self.sampler.batch()
             crops = self.faces.crops[idx]
-            x = augment_batch(crops, self.rng, AugmentConfig()) if self.augment else crops.astype(np.float32)
+            x = (
+                augment_batch(crops, self.rng, AugmentConfig())
+                if self.augment
+                else crops.astype(np.float32)
+            )
             while not self.stop.is_set():
                 try:
                     self.q.put((x, self.faces.labels[idx], idx), timeout=0.5)
@@ -136,9 +140,10 @@ def lr_at(progress: float, step: int, cfg: TrainConfig) -> float:
     return cfg.lr * warm * cos
 
 
-def train(cfg: TrainConfig) -> dict:
+def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     """Train, write ``encoder.keras``, ``training.json`` and plots into ``cfg.out``; return the
-    training record."""
+    training record. ``faces`` (already aligned crops) replaces loading ``cfg.roots``: tests
+    and benchmarks use it to train on generated data."""
     import keras
     import tensorflow as tf
 
@@ -156,10 +161,17 @@ def train(cfg: TrainConfig) -> dict:
     ckpt_dir = out / "checkpoint"
     t_start = time.time()
     detector = make_detector(cfg.yunet or None)
-    faces = load_faces(
-        cfg.roots, cfg.input_size, detector=detector, cache_dir=cfg.cache,
-        exclude_pairs=cfg.exclude_pairs, progress=cfg.progress,
-    )
+    if faces is None:
+        faces = load_faces(
+            cfg.roots,
+            cfg.input_size,
+            detector=detector,
+            cache_dir=cfg.cache,
+            exclude_pairs=cfg.exclude_pairs,
+            progress=cfg.progress,
+        )
+    if faces.crops.shape[1:] != (cfg.input_size, cfg.input_size, 3):
+        raise TrainingError(f"crops are {faces.crops.shape[1:]}, --input-size is {cfg.input_size}")
     train_set, val_set = split_by_identity(faces, cfg.val_fraction, cfg.seed)
     sampler = PKSampler(train_set.labels, cfg.p, cfg.k, singletons=cfg.singletons, seed=cfg.seed)
     data_counts = {
@@ -180,14 +192,22 @@ def train(cfg: TrainConfig) -> dict:
 
         t0 = time.time()
         raw = teacher_embeddings(
-            train_set.paths, train_set.boxes, cfg.cache, cfg.teacher, progress=cfg.progress,
+            train_set.paths,
+            train_set.boxes,
+            cfg.cache,
+            cfg.teacher,
+            progress=cfg.progress,
             budget_s=cfg.teacher_minutes * 60 or None,
         )
         teacher_targets, mean = centre(raw)
         covered = int((np.linalg.norm(raw, axis=1) > 0).sum())
-        teacher_info = {"name": cfg.teacher, "seconds": round(time.time() - t0, 1),
-                        "faces_with_target": covered, "faces": len(raw),
-                        "mean_norm": float(np.linalg.norm(mean))}
+        teacher_info = {
+            "name": cfg.teacher,
+            "seconds": round(time.time() - t0, 1),
+            "faces_with_target": covered,
+            "faces": len(raw),
+            "mean_norm": float(np.linalg.norm(mean)),
+        }
         _log(cfg, f"teacher: {teacher_info}")
 
     # validation crops (inference-mode monitoring)
@@ -277,8 +297,13 @@ def train(cfg: TrainConfig) -> dict:
             images = 0
             done = 0
             t_epoch = time.time()
-            bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch}", unit="step",
-                       disable=not cfg.progress, leave=False)
+            bar = tqdm(
+                range(cfg.steps_per_epoch),
+                desc=f"epoch {epoch}",
+                unit="step",
+                disable=not cfg.progress,
+                leave=False,
+            )
             for _ in bar:
                 elapsed = elapsed0 + time.time() - t_loop
                 progress = max(state["step"] / total_steps, elapsed / budget_s if budget_s else 0.0)
@@ -295,7 +320,9 @@ def train(cfg: TrainConfig) -> dict:
                 vals = steps[kind](tf.constant(x), tf.constant(y), t)
                 vals = np.array([float(v) for v in vals])
                 if not np.isfinite(vals[0]):
-                    raise TrainingError(f"loss became {vals[0]} at step {state['step']}; lower --lr")
+                    raise TrainingError(
+                        f"loss became {vals[0]} at step {state['step']}; lower --lr"
+                    )
                 sums += vals
                 images += len(y)
                 done += 1
@@ -336,7 +363,9 @@ def train(cfg: TrainConfig) -> dict:
         s = pair_scores(emb[vi], emb[vj])
         metrics["validation"] = verification_metrics(s, vs)
         if len(np.unique(v_labels)) >= 10:
-            metrics["validation"]["one_shot_10way"] = one_shot_identification(emb, v_labels, 10, 500, cfg.seed)
+            metrics["validation"]["one_shot_10way"] = one_shot_identification(
+                emb, v_labels, 10, 500, cfg.seed
+            )
         threshold = metrics["validation"]["kfold_threshold"]
         scores_same = (s, vs)
     if monitor is not None:
@@ -349,8 +378,12 @@ def train(cfg: TrainConfig) -> dict:
             scores_same = (s, same)
     record = {
         "settings": asdict(cfg),
-        "model": {"params": int(model.count_params()), "input_size": cfg.input_size,
-                  "embedding_size": cfg.embedding_size, "width": cfg.width},
+        "model": {
+            "params": int(model.count_params()),
+            "input_size": cfg.input_size,
+            "embedding_size": cfg.embedding_size,
+            "width": cfg.width,
+        },
         "preprocessing": _preprocess_version(),
         "data": data_counts,
         "teacher": teacher_info or None,
@@ -359,7 +392,8 @@ def train(cfg: TrainConfig) -> dict:
         "wall_minutes": round((time.time() - t_start) / 60, 2),
         "metrics": metrics,
         "threshold": threshold,
-        "threshold_source": "validation identities (10-fold mean)" if val_pairs is not None
+        "threshold_source": "validation identities (10-fold mean)"
+        if val_pairs is not None
         else ("monitor pairs (10-fold mean)" if monitor is not None else None),
     }
     (out / "training.json").write_text(json.dumps(record, indent=2, default=_json_default))
@@ -377,8 +411,12 @@ def _monitor(model, val_pairs, monitor) -> dict:
         emb = embed(model, v_crops)
         s = pair_scores(emb[vi], emb[vj])
         m = verification_metrics(s, vs)
-        out.update(val_acc=m["kfold_accuracy"], val_auc=m["auc"],
-                   val_same=m["mean_same"], val_diff=m["mean_different"])
+        out.update(
+            val_acc=m["kfold_accuracy"],
+            val_auc=m["auc"],
+            val_same=m["mean_same"],
+            val_diff=m["mean_different"],
+        )
     if monitor is not None:
         crops, ia, ib, same = monitor
         emb = embed(model, crops)
