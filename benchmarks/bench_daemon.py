@@ -1,0 +1,152 @@
+"""Daemon benchmark: face-appears -> event-received latency over MQTT, and daemon RSS.
+
+Runs the real daemon (``edge run``) as a subprocess on a folder of generated frames
+(the astronaut walking in and out) paced at --fps like a camera, with a real mosquitto
+and a subscriber. For each event it records:
+  * decision latency: event received - capture time of the decisive frame
+    (recognition + tracking + outbox fsync + MQTT round trip);
+  * visit latency: event received - capture time of the first frame with the face
+    (adds the confirm_frames aggregation: (confirm_frames-1) / fps).
+RSS of the daemon process is sampled every second.
+
+    .venv/bin/python -m benchmarks.bench_daemon --seconds 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _pct(v: list[float], q: float) -> float:
+    s = sorted(v)
+    return s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=600)
+    ap.add_argument("--fps", type=float, default=15)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+
+    import cv2
+    import paho.mqtt.client as mqtt
+
+    sys.path.insert(0, str(ROOT))
+    from tests.edge.daemon.conftest import Broker
+    from tests.edge.daemon.test_daemon_e2e import _config, door_video
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-daemon-"))
+    from tests.model_factory import make_tiny_int8_model
+
+    model = make_tiny_int8_model(tmp / "model")
+
+    class _Factory:
+        def mktemp(self, name):
+            p = tmp / name
+            p.mkdir()
+            return p
+
+    door = door_video.__wrapped__(_Factory(), model)
+    frames_dir = tmp / "frames"
+    frames_dir.mkdir()
+    cap = cv2.VideoCapture(str(door["video"]))
+    i = 0
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        cv2.imwrite(str(frames_dir / f"{i:03d}.jpg"), f)
+        i += 1
+    broker = Broker(tmp).start()
+    extra = (
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
+        f"[cooldown]\nperson_s = 0.0\nunknown_s = 0.0\n"
+    )
+    cfg = _config(tmp, door, extra, camera=str(frames_dir))
+    text = cfg.read_text().replace(
+        "retry_initial_s = 0.2", f"retry_initial_s = 0.2\nfps = {args.fps}"
+    )
+    cfg.write_text(text)
+    received: list[tuple[float, dict]] = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench")
+    sub.on_connect = lambda c, u, f, rc, p: c.subscribe("doorface/door1/events", qos=1)
+    sub.on_message = lambda c, u, m: received.append((time.time(), json.loads(m.payload)))
+    sub.connect("127.0.0.1", broker.port)
+    sub.loop_start()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "run", "--config", str(cfg)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    rss: list[float] = []
+    try:
+        end = time.time() + args.seconds
+        while time.time() < end and proc.poll() is None:
+            rss.append(_rss_mb(proc.pid))
+            time.sleep(1.0)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        sub.loop_stop()
+        broker.stop()
+
+    def ts(s: str) -> float:
+        return dt.datetime.fromisoformat(s).timestamp()
+
+    rec = [(t, e) for t, e in received if e["type"] == "recognized"]
+    decision = [1000 * (t - ts(e["frame_timestamp"])) for t, e in rec]
+    visit = [1000 * (t - ts(e["first_seen"])) for t, e in rec]
+    if not decision:
+        print("no events received", file=sys.stderr)
+        return 1
+    rows = [
+        [
+            "decision -> event received (ms)",
+            f"{statistics.median(decision):.1f}",
+            f"{_pct(decision, 0.95):.1f}",
+        ],
+        [
+            "first face frame -> event received (ms)",
+            f"{statistics.median(visit):.1f}",
+            f"{_pct(visit, 0.95):.1f}",
+        ],
+    ]
+    from benchmarks._report import markdown_table, stamp, write_section
+
+    body = (
+        f"{stamp()}\n\n"
+        f"Real daemon subprocess, tiny int8 test model, Haar detector, 640x480 frames paced at "
+        f"{args.fps:g} fps, real mosquitto on loopback, QoS 1 with outbox fsync (synchronous=FULL). "
+        f"Run length {args.seconds:g} s, {len(rec)} events.\n\n"
+        + markdown_table(["latency", "median", "p95"], rows)
+        + f"\n\nDaemon RSS: start {rss[1] if len(rss) > 1 else rss[0]:.0f} MB, max {max(rss):.0f} MB, "
+        f"end {rss[-1]:.0f} MB (target < 200 MB). Targets: p95 < 100 ms. The visit latency includes "
+        f"waiting for confirm_frames=3 agreeing frames ({2000 / args.fps:.0f} ms at {args.fps:g} fps).\n"
+    )
+    print(body)
+    if not args.no_write:
+        write_section("daemon", "Daemon: event latency and memory", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
