@@ -141,7 +141,7 @@ class Daemon:
         self.notifier.ready()
         self.notifier.status("running")
         log.info("doorface daemon running on %s", self.cfg.camera.source)
-        wd = Notifier.watchdog_interval()
+        wd = Notifier.watchdog_interval() if self.cfg.daemon.watchdog else None
         last_wd = 0.0
         try:
             while not self.stop_event.is_set():
