@@ -144,18 +144,10 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     """Train, write ``encoder.keras``, ``training.json`` and plots into ``cfg.out``; return the
     training record. ``faces`` (already aligned crops) replaces loading ``cfg.roots``: tests
     and benchmarks use it to train on generated data."""
-    import keras
-    import tensorflow as tf
-
-    from trainer import losses
-    from trainer.model import build_encoder
-    from trainer.plots import plot_roc_hist, plot_training
-
     if cfg.loss not in LOSSES:
         raise TrainingError(f"--loss: unknown {cfg.loss!r} (known: {', '.join(LOSSES)})")
     if cfg.head not in HEADS:
         raise TrainingError(f"--head: unknown {cfg.head!r} (known: {', '.join(HEADS)})")
-    _set_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out / "checkpoint"
@@ -223,6 +215,15 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
         pairs = read_pairs(cfg.monitor_pairs, cfg.monitor_root)
         monitor = pair_crops(pairs, detector, cfg.input_size, progress=cfg.progress)[:4]
 
+    # TensorFlow only now: bad data fails in a second, not after a 10 s import
+    import keras
+    import tensorflow as tf
+
+    from trainer import losses
+    from trainer.model import build_encoder
+    from trainer.plots import plot_roc_hist, plot_training
+
+    _set_threads(cfg.threads)
     keras.utils.set_random_seed(cfg.seed)
     model = build_encoder(cfg.input_size, cfg.embedding_size, cfg.width)
     optimizer = keras.optimizers.AdamW(learning_rate=cfg.lr, weight_decay=cfg.weight_decay)

@@ -1,0 +1,144 @@
+"""Bad input ends as one 'error: ...' line and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+from trainer.cli import main
+
+
+def _run(capsys, argv):
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err
+
+
+def test_help_everywhere():
+    for argv in ([], ["train"], ["evaluate"]):
+        r = subprocess.run(
+            [sys.executable, "-m", "trainer.cli", *argv, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0 and "usage: trainer" in r.stdout
+
+
+def test_missing_and_empty_roots(tmp_path, capsys):
+    code, err = _run(
+        capsys, ["train", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--quiet"]
+    )
+    assert code == 2 and err == [f"error: {tmp_path / 'nope'}: no such data folder"]
+    (tmp_path / "empty" / "person").mkdir(parents=True)
+    code, err = _run(
+        capsys, ["train", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--quiet"]
+    )
+    assert code == 2 and len(err) == 1 and "no images in identity folders" in err[0]
+
+
+def test_unreadable_images_only(tmp_path, capsys):
+    (tmp_path / "r" / "ann").mkdir(parents=True)
+    (tmp_path / "r" / "ann" / "a.jpg").write_bytes(b"garbage")
+    code, err = _run(
+        capsys,
+        [
+            "train",
+            str(tmp_path / "r"),
+            "--out",
+            str(tmp_path / "o"),
+            "--cache",
+            str(tmp_path / "c"),
+            "--quiet",
+        ],
+    )
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: no usable faces in")
+
+
+def test_one_image_identities_cannot_form_batches(tmp_path, capsys, astronaut_bgr):
+    for person in ("a", "b", "c"):
+        (tmp_path / "r" / person).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "r" / person / "1.jpg"), astronaut_bgr)
+    code, err = _run(
+        capsys,
+        [
+            "train",
+            str(tmp_path / "r"),
+            "--out",
+            str(tmp_path / "o"),
+            "--cache",
+            str(tmp_path / "c"),
+            "--quiet",
+            "--val-fraction",
+            "0",
+        ],
+    )
+    assert code == 2 and err == ["error: need at least P=32 identities with 2+ images, found 0"]
+
+
+def test_evaluate_wrong_model_kind(tmp_path, capsys):
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1\nAnn 1 2\n")
+    for name, message in (
+        ("m.onnx", "not a model this command knows"),
+        ("m.keras", "cannot load as a Keras model"),
+        ("m.tflite", "not a TFLite model"),
+    ):
+        (tmp_path / name).write_text("hello")
+        code, err = _run(
+            capsys,
+            [
+                "evaluate",
+                "--model",
+                str(tmp_path / name),
+                "--images",
+                str(tmp_path),
+                "--pairs",
+                str(pairs),
+                "--quiet",
+            ],
+        )
+        assert code == 2 and len(err) == 1 and message in err[0], err
+    code, err = _run(
+        capsys,
+        [
+            "evaluate",
+            "--model",
+            str(tmp_path / "none.keras"),
+            "--images",
+            str(tmp_path),
+            "--pairs",
+            str(pairs),
+        ],
+    )
+    assert code == 2 and err == [f"error: {tmp_path / 'none.keras'}: no such model file"]
+
+
+@pytest.mark.slow
+def test_evaluate_pairs_naming_missing_images(tmp_path, capsys):
+    from trainer.model import build_encoder
+
+    build_encoder(32, 16, 0.25).save(tmp_path / "m.keras")
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("2\nAnn 1 2\nAnn 1 Bob 3\n")
+    code, err = _run(
+        capsys,
+        [
+            "evaluate",
+            "--model",
+            str(tmp_path / "m.keras"),
+            "--images",
+            str(tmp_path / "imgs"),
+            "--pairs",
+            str(pairs),
+            "--quiet",
+        ],
+    )
+    assert code == 2 and len(err) == 1
+    assert (
+        "none of the 2 pairs has two usable images" in err[0]
+        and "Ann_0001.jpg: no such file" in err[0]
+    )
