@@ -92,7 +92,7 @@ def load_root(
     progress: bool = True,
 ) -> RootFaces:
     """Aligned crops of every image under ``root``, from the cache where still valid."""
-    root = Path(root).expanduser()
+    root = Path(root).expanduser().resolve()
     items = list_identity_images(root)
     cache_dir = Path(cache_dir).expanduser()
     cache_path = _cache_file(cache_dir, root, size, detector)

@@ -64,6 +64,13 @@ def _key(path: str) -> str:
     return f"{path}|{st.st_mtime_ns}|{st.st_size}"
 
 
+def teacher_cache_path(cache_dir: str | Path, paths: list[str], name: str = "dlib") -> Path:
+    """One cache file per teacher and set of data roots (the grandparents of the images)."""
+    roots = sorted({str(Path(p).parent.parent) for p in paths})
+    digest = hashlib.sha1("\n".join(roots).encode()).hexdigest()[:12]
+    return Path(cache_dir).expanduser() / f"teacher-{name}-{digest}.npz"
+
+
 def teacher_embeddings(
     paths: list[str],
     boxes: np.ndarray,
@@ -84,11 +91,8 @@ def teacher_embeddings(
         raise TrainingError(
             f"--teacher: unknown teacher {name!r} (known: {', '.join(TEACHER_NAMES)})"
         )
-    cache_dir = Path(cache_dir).expanduser()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    roots = sorted({str(Path(p).parent.parent) for p in paths})
-    digest = hashlib.sha1("\n".join(roots).encode()).hexdigest()[:12]
-    cache_path = cache_dir / f"teacher-{name}-{digest}.npz"
+    cache_path = teacher_cache_path(cache_dir, paths, name)
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
     known: dict[str, np.ndarray] = {}
     if cache_path.exists():
         try:
