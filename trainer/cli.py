@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from edge.errors import DoorfaceError, ModelError
+from edge.errors import DoorfaceError
 from trainer.cache import DEFAULT_CACHE
 from trainer.errors import DataError
 
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:  # last-resort guard for input we did not foresee
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(
-            f"error: {ModelError.__name__ if 'model' in line.lower() else 'input'}: {line}",
+            f"error: {line}",
             file=sys.stderr,
         )
         return 2

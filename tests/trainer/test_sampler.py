@@ -63,3 +63,11 @@ def test_pair_file_people_reads_view1_and_view2(tmp_path):
     bad.write_text("1\nAlice 1\n")
     with pytest.raises(DataError, match="bad.txt:2"):
         pair_file_people(bad)
+
+
+@pytest.mark.shared_data
+def test_dev_test_people_are_disjoint_from_dev_train(pairs_dev_test, pairs_dev_train, lfw_dir):
+    test_people = pair_file_people(pairs_dev_test)
+    assert len(test_people) == 963
+    assert not test_people & pair_file_people(pairs_dev_train)
+    assert all((lfw_dir / p).is_dir() for p in sorted(test_people)[:50])

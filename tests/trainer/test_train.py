@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import keras
@@ -81,3 +82,8 @@ def test_tiny_training_run_separates_identities_in_inference_mode(tmp_path):
     assert m["mean_same"] - m["mean_different"] > 0.3, m
     assert m["kfold_accuracy"] > 0.85, m
     assert np.std(emb, axis=0).mean() > 0.05  # not collapsed to one point
+
+    # --resume continues from the last checkpoint (step count, history, optimizer state)
+    more = train(dataclasses.replace(cfg, epochs=5, resume=True), faces)
+    assert [h["epoch"] for h in more["history"]] == [1, 2, 3, 4, 5]
+    assert more["history"][-1]["step"] == 200
