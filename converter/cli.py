@@ -10,10 +10,15 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from converter.errors import CheckFailed, ConverterError
 from edge.errors import DoorfaceError
+
+if TYPE_CHECKING:
+    from converter.inspect import Delegation
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,6 +92,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             f"cosine float vs {manifest.quantization} on calibration faces: "
             f"mean {agreement['mean']:.4f}, min {agreement['min']:.4f}"
         )
+    from converter.inspect import xnnpack_delegation
+
+    delegation = _delegation(args.out, xnnpack_delegation)
+    if delegation is not None and delegation.partitions > 1:
+        print(
+            f"warning: {delegation.summary()} (slow on CPU; see converter check)", file=sys.stderr
+        )
     for key in ("float32", "quantized"):
         if key in manifest.metrics:
             m = manifest.metrics[key]
@@ -98,11 +110,14 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from converter.inspect import format_report, inspect_model
+    from converter.inspect import format_report, inspect_model, xnnpack_delegation
     from edge.manifest import load_manifest, manifest_path_for
 
     report = inspect_model(args.model)
     print(format_report(report))
+    delegation = _delegation(args.model, xnnpack_delegation)
+    if delegation is not None:
+        print(delegation.summary())
     mode = None
     manifest_path = manifest_path_for(args.model)
     if manifest_path.exists():
@@ -121,6 +136,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 "ops": dict(report.op_counts),
                 "tensor_types": dict(report.tensor_type_counts),
                 "int8_violations": problems,
+                "xnnpack_partitions": delegation.partitions if delegation else None,
             },
         )
     if problems:
@@ -128,6 +144,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.require_int8 or mode == "int8":
         print("ok: full-integer int8 (builtin int8 ops, int8 input and output)")
     return 0
+
+
+def _delegation(path: Path, probe: Callable[[Path], Delegation]) -> Delegation | None:
+    """XNNPACK delegation report, or None where the runtime cannot load the file here."""
+    try:
+        return probe(path)
+    except (RuntimeError, ValueError):
+        return None
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

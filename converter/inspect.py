@@ -193,3 +193,44 @@ def format_report(report: ModelReport) -> str:
     lines.append("tensor types:")
     lines += [f"  {name:<28} {n}" for name, n in sorted(report.tensor_type_counts.items())]
     return "\n".join(lines)
+
+
+@dataclass
+class Delegation:
+    """How LiteRT's default CPU delegate (XNNPACK) takes the model on this machine."""
+
+    partitions: int  # DELEGATE nodes: 1 = the whole graph runs in XNNPACK
+    undelegated: Counter[str]  # op types whose weights no partition took (left to builtin kernels)
+
+    def summary(self) -> str:
+        left = ", ".join(f"{k} x{v}" for k, v in sorted(self.undelegated.items())) or "none seen"
+        return f"XNNPACK partitions: {self.partitions}; ops left outside XNNPACK: {left}"
+
+
+def xnnpack_delegation(path: str | Path) -> Delegation:
+    """Load the model in LiteRT with its default delegates and see what XNNPACK took.
+
+    Robust part: the number of DELEGATE nodes (each partition boundary costs a sync and, for
+    int8, often a kernel switch). Heuristic part: an op whose constant inputs (weights, PReLU
+    alphas) appear in no DELEGATE node's inputs was not delegated; ops without constants are not
+    judged. Trade-off: this needs the runtime (not just the flatbuffer) and reflects the LiteRT
+    version installed here, which is the one the Pi installs too.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+    interp.allocate_tensors()
+    ops = interp._get_ops_details()
+    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+    taken = {int(t) for op in delegates for t in op["inputs"]}
+    produced = {int(t) for op in ops for t in op["outputs"]}
+    graph_inputs = {int(d["index"]) for d in interp.get_input_details()}
+    left: Counter[str] = Counter()
+    for op in ops:
+        if op["op_name"] == "DELEGATE":
+            continue
+        consts = [int(t) for t in op["inputs"] if t >= 0 and int(t) not in produced]
+        consts = [t for t in consts if t not in graph_inputs]
+        if consts and not any(t in taken for t in consts):
+            left[op["op_name"]] += 1
+    return Delegation(len(delegates), left)

@@ -163,6 +163,7 @@ def test_check_cli_passes_int8_and_lists_ops(converted: Path, capsys) -> None:
     assert "L2_NORMALIZATION" in out and "CONV_2D" in out
     assert "parameters:" in out and "size:" in out
     assert "ok: full-integer int8" in out
+    assert "XNNPACK partitions: 1;" in out  # the whole int8 graph runs in one XNNPACK partition
 
 
 def test_check_cli_fails_float_model_when_int8_required(float32_model: Path, capsys) -> None:
