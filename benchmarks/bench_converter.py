@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+#: The four --mode values, plus int8 with per-tensor weight scales (--per-tensor).
+VARIANTS = ("int8", "int8 per-tensor", "float16", "dynamic", "float32")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DOORFACE_SHARED", ROOT.parent / "shared"))
 DATA = SHARED / "data"
@@ -65,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     from benchmarks._report import markdown_table, write_section
     from converter.calibration import collect_faces, make_detector
-    from converter.convert import MODES, encoder_shapes, load_encoder
+    from converter.convert import encoder_shapes, load_encoder
     from converter.embed import cosine_stats, crop_files, keras_embeddings, pair_scores
+    from converter.inspect import xnnpack_delegation
     from converter.pipeline import QuantizeOptions, quantize
     from converter.verification import accuracy_at, best_threshold, kfold_accuracy, read_pairs
     from edge.embedder import Embedder
@@ -98,15 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     rows, results = [], {}
     crop = crops[np.argmax(ok)][None]
     with tempfile.TemporaryDirectory(prefix="bench-converter-") as tmp:
-        for mode in MODES:
-            out = Path(tmp) / f"{mode}.tflite"
+        for mode in VARIANTS:
+            out = Path(tmp) / f"{mode.replace(' ', '_')}.tflite"
             t = time.perf_counter()
             quantize(
                 args.model,
                 None,
                 out,
-                QuantizeOptions(mode=mode, threshold=0.5, progress=False),
-                faces=calib if mode == "int8" else None,
+                QuantizeOptions(
+                    mode=mode.split()[0],
+                    threshold=0.5,
+                    progress=False,
+                    per_channel=mode != "int8 per-tensor",
+                ),
+                faces=calib if mode.startswith("int8") else None,
             )
             convert_s = time.perf_counter() - t
             emb = Embedder(out).embed(crops)
@@ -121,10 +129,11 @@ def main(argv: list[str] | None = None) -> int:
                 cos=cos,
                 lat=lat,
                 convert_s=convert_s,
+                partitions=xnnpack_delegation(out).partitions,
             )
             print(mode, results[mode], file=sys.stderr)
     base = results["float32"]
-    for mode in MODES:
+    for mode in VARIANTS:
         r = results[mode]
         rows.append(
             [
@@ -137,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['cos']['mean']:.4f} / {r['cos']['p1']:.4f} / {r['cos']['min']:.4f}",
                 f"{r['lat'][1]:.3f} ms ({r['lat'][1] / base['lat'][1]:.2f}x)",
                 f"{r['lat'][2]:.3f} ms ({r['lat'][2] / base['lat'][2]:.2f}x)",
+                r["partitions"],
             ]
         )
     table = markdown_table(
@@ -148,18 +158,23 @@ def main(argv: list[str] | None = None) -> int:
             "DevTest 10-fold",
             "threshold",
             "cosine vs Keras mean / p1 / min",
-            "latency 1 thread",
-            "latency 2 threads",
+            "latency 1 thread (x float32)",
+            "latency 2 threads (x float32)",
+            "XNNPACK partitions",
         ],
         rows,
     )
-    i8 = results["int8"]
-    drop = round((base["acc"] - i8["acc"]) * 100, 6)  # points; pairs make it a multiple of 0.1
-    verdict = (
-        f"int8 vs float32 accuracy: {-drop:+.2f} points (target: within 0.5) -> "
-        f"{'met' if abs(drop) <= 0.5 else 'NOT met'}; int8 file {i8['size'] / base['size']:.0%} "
-        f"of float32 (target <= 30%) -> {'met' if i8['size'] <= 0.3 * base['size'] else 'NOT met'}."
-    )
+    verdicts = []
+    for variant in ("int8", "int8 per-tensor"):
+        r = results[variant]
+        drop = round((base["acc"] - r["acc"]) * 100, 6)  # points; 1000 pairs: multiples of 0.1
+        ratio = r["size"] / base["size"]
+        verdicts.append(
+            f"{variant} vs float32: accuracy {-drop:+.2f} points (target: within 0.5 -> "
+            f"{'met' if abs(drop) <= 0.5 else 'NOT met'}), file {ratio:.1%} of float32 "
+            f"(target <= 30% -> {'met' if ratio <= 0.3 else 'NOT met'})."
+        )
+    verdict = "\n".join(f"- {v}" for v in verdicts)
     body = "\n".join(
         [
             f"Model: `{args.model}` ({size}x{size} input). {args.note}".strip(),

@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--threshold", type=float, help="recommended cosine threshold (overrides)")
     q.add_argument("--yunet", type=Path, help="YuNet ONNX (default ../shared/models/yunet/...)")
     q.add_argument("--seed", type=int, default=0, help="calibration sampling seed")
+    q.add_argument(
+        "--per-tensor",
+        action="store_true",
+        help="int8: one weight scale per tensor (smaller file, may cost accuracy)",
+    )
     q.add_argument("--quiet", action="store_true", help="no progress bars")
 
     c = sub.add_parser("check", help="list ops and tensor types; fail on float in an int8 model")
@@ -76,6 +81,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         images=args.images,
         yunet=args.yunet,
         seed=args.seed,
+        per_channel=not args.per_tensor,
         progress=not args.quiet,
     )
     if args.mode == "int8" and args.calibration is None:

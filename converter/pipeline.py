@@ -45,6 +45,7 @@ class QuantizeOptions:
     images: Path | None = None
     yunet: Path | None = None
     seed: int = 0
+    per_channel: bool = True
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -102,7 +103,9 @@ def quantize(
     if faces is not None and faces.shape[1:] != (size, size, 3):
         raise ConverterError(f"calibration faces have shape {faces.shape[1:]}, model takes {size}")
 
-    tflite = convert(model, opts.mode, faces)
+    if not opts.per_channel and opts.mode != "int8":
+        raise ConverterError("--per-tensor: only for --mode int8")
+    tflite = convert(model, opts.mode, faces, per_channel=opts.per_channel)
     report = inspect_bytes(tflite, f"{out} (converted)")
     if opts.mode == "int8":
         problems = report.int8_violations()
@@ -174,6 +177,11 @@ def quantize(
                 "detector": getattr(detector, "name", None),
             },
             "training_metrics": (training or {}).get("metrics", {}),
+            "weight_quantization": (
+                ("per-channel" if opts.per_channel else "per-tensor")
+                if opts.mode == "int8"
+                else None
+            ),
             "file_size": len(tflite),
             "parameters": report.param_count,
             **opts.extra,
