@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="converter", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="converter",
+        description="Quantize a Keras encoder for the edge, check a .tflite, compare it with "
+        "float. Exit 0 ok, 1 check/compare failed, 2 bad input.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     q = sub.add_parser("quantize", help="Keras encoder -> OUT.tflite + OUT.json manifest")
