@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--embedding-size", type=int, default=128)
     t.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
     t.add_argument(
+        "--activation",
+        choices=["relu", "prelu"],
+        default="relu",
+        help="relu: 20x faster int8 on LiteRT/XNNPACK than MobileFaceNet's prelu (measured)",
+    )
+    t.add_argument(
         "--loss",
         default="semihard",
         choices=["semihard", "batchhard", "staged", "contrastive", "koch"],
@@ -130,6 +136,7 @@ def _train(args: argparse.Namespace) -> int:
         input_size=args.input_size,
         embedding_size=args.embedding_size,
         width=args.width,
+        activation=args.activation,
         loss=args.loss,
         margin=args.margin,
         staged_switch=args.staged_switch,

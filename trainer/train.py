@@ -49,6 +49,7 @@ class TrainConfig:
     input_size: int = 64
     embedding_size: int = 128
     width: float = 1.0
+    activation: str = "relu"
     loss: str = "semihard"
     margin: float = 0.2
     staged_switch: float = 0.6  # "staged": semi-hard until this progress, then batch-hard
@@ -225,7 +226,7 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
 
     _set_threads(cfg.threads)
     keras.utils.set_random_seed(cfg.seed)
-    model = build_encoder(cfg.input_size, cfg.embedding_size, cfg.width)
+    model = build_encoder(cfg.input_size, cfg.embedding_size, cfg.width, cfg.activation)
     optimizer = keras.optimizers.AdamW(learning_rate=cfg.lr, weight_decay=cfg.weight_decay)
     extra: list = []
     n_classes = len(train_set.names)
@@ -384,6 +385,7 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
             "input_size": cfg.input_size,
             "embedding_size": cfg.embedding_size,
             "width": cfg.width,
+            "activation": cfg.activation,
         },
         "preprocessing": _preprocess_version(),
         "data": data_counts,
