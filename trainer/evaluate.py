@@ -161,6 +161,14 @@ def tar_at_far(scores: np.ndarray, same: np.ndarray, target_far: float) -> float
     return float(tar[ok].max()) if ok.any() else 0.0
 
 
+def threshold_at_far(scores: np.ndarray, same: np.ndarray, target_far: float) -> float:
+    """The loosest threshold whose FAR is <= target: the operating point for "never call a
+    stranger by someone's name" (a door camera), rather than the accuracy-optimal one."""
+    far, _, thresholds = roc_curve(scores, same)
+    ok = np.flatnonzero(far <= target_far + 1e-12)
+    return float(thresholds[ok[-1]])
+
+
 def verification_metrics(
     scores: np.ndarray, same: np.ndarray, *, folds: int = 10, threshold: float | None = None
 ) -> dict:
@@ -183,6 +191,7 @@ def verification_metrics(
         "eer": eer(scores, same),
         "tar_at_far_1e-2": tar_at_far(scores, same, 1e-2),
         "tar_at_far_1e-3": tar_at_far(scores, same, 1e-3),
+        "threshold_at_far_1e-2": threshold_at_far(scores, same, 1e-2),
         "best_threshold": best_threshold(scores, same),
         "mean_same": float(scores[same].mean()) if same.any() else float("nan"),
         "mean_different": float(scores[~same].mean()) if (~same).any() else float("nan"),

@@ -92,3 +92,19 @@ def test_read_pairs_view1_and_errors(tmp_path):
         read_pairs(tmp_path / "bad.txt", "/data")
     with pytest.raises(DataError, match="cannot read"):
         read_pairs(tmp_path / "nope.txt", "/data")
+
+
+def test_threshold_at_far_is_the_loosest_with_far_at_most_the_target():
+    from trainer.evaluate import threshold_at_far
+
+    same = np.array([True] * 4 + [False] * 10)
+    same_scores, different_scores = (
+        [0.9, 0.8, 0.7, 0.2],
+        [0.75, 0.6, 0.5, 0.4, 0.3, 0.1, 0.0, -0.1, -0.2, -0.3],
+    )
+    scores = np.array([*same_scores, *different_scores])
+    assert threshold_at_far(scores, same, 0.0) == 0.8  # the different pair at 0.75 stays out
+    assert threshold_at_far(scores, same, 0.1) == 0.7  # one of ten different pairs (0.75) in
+    assert threshold_at_far(scores, same, 0.2) == 0.6  # two: 0.75 and 0.6
+    far = np.mean(scores[~same] >= threshold_at_far(scores, same, 0.1))
+    assert far <= 0.1
