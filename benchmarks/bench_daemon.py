@@ -130,10 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{_pct(visit, 0.95):.1f}",
         ],
     ]
-    from benchmarks._report import markdown_table, stamp, write_section
+    from benchmarks._report import markdown_table, write_section
 
     body = (
-        f"{stamp()}\n\n"
         f"Real daemon subprocess, tiny int8 test model, Haar detector, 640x480 frames paced at "
         f"{args.fps:g} fps, real mosquitto on loopback, QoS 1 with outbox fsync (synchronous=FULL). "
         f"Run length {args.seconds:g} s, {len(rec)} events.\n\n"
