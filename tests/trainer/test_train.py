@@ -87,3 +87,35 @@ def test_tiny_training_run_separates_identities_in_inference_mode(tmp_path):
     more = train(dataclasses.replace(cfg, epochs=5, resume=True), faces)
     assert [h["epoch"] for h in more["history"]] == [1, 2, 3, 4, 5]
     assert more["history"][-1]["step"] == 200
+
+
+@pytest.mark.slow
+def test_staged_mining_with_margin_head_trains(tmp_path):
+    """Staged semi-hard -> batch-hard with a CosFace head (each trace costs ~10 s, so one case;
+    the other losses are checked against NumPy in test_losses)."""
+    loss, head = "staged", "cosface"
+    faces, _ = synthetic_faces(people=8, per_person=6, size=32, seed=2)
+    cfg = TrainConfig(
+        roots=[],
+        out=str(tmp_path / loss),
+        input_size=32,
+        width=0.25,
+        embedding_size=16,
+        p=4,
+        k=3,
+        singletons=0,
+        steps_per_epoch=6,
+        epochs=2,
+        loss=loss,
+        head=head,
+        staged_switch=0.5,
+        val_fraction=0.0,
+        threads=2,
+        progress=False,
+    )
+    record = train(cfg, faces)
+    hist = record["history"]
+    assert [h["step"] for h in hist] == [6, 12]
+    assert all(np.isfinite(h["loss"]) and h["loss"] > 0 for h in hist)
+    if loss == "staged":
+        assert [h["mining"] for h in hist] == ["semihard", "batchhard"]
