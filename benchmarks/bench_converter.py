@@ -45,12 +45,6 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _pair_index(pairs, files_index):
-    ia = np.array([files_index[p.a] for p in pairs])
-    ib = np.array([files_index[p.b] for p in pairs])
-    return ia, ib, np.array([p.same for p in pairs])
-
-
 def _latency_ms(embedder, crop: np.ndarray, runs: int) -> float:
     for _ in range(20):
         embedder.embed(crop)
@@ -68,24 +62,27 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks._report import markdown_table, write_section
     from converter.calibration import collect_faces, make_detector
     from converter.convert import encoder_shapes, load_encoder
-    from converter.embed import cosine_stats, crop_files, keras_embeddings, pair_scores
+    from converter.embed import (
+        cosine_stats,
+        crop_files,
+        keras_embeddings,
+        pair_index,
+        pair_scores,
+    )
     from converter.inspect import xnnpack_delegation
     from converter.pipeline import QuantizeOptions, quantize
-    from converter.verification import accuracy_at, best_threshold, kfold_accuracy, read_pairs
     from edge.embedder import Embedder
+    from trainer.evaluate import accuracy_at, best_threshold, kfold_accuracy, read_pairs
 
     model = load_encoder(args.model)
     size, _ = encoder_shapes(model, str(args.model))
     detector = make_detector()
     train_pairs = read_pairs(args.pairs_train, args.images)
     test_pairs = read_pairs(args.pairs_test, args.images)
-    files = sorted(
-        {p.a for p in train_pairs + test_pairs} | {p.b for p in train_pairs + test_pairs}
-    )
-    index = {f: i for i, f in enumerate(files)}
+    files = sorted({p for a, b, _ in train_pairs + test_pairs for p in (a, b)})
     print(f"cropping {len(files)} LFW images at {size}px ...", file=sys.stderr)
     crops, ok = crop_files(files, size, detector)
-    tr, te = _pair_index(train_pairs, index), _pair_index(test_pairs, index)
+    tr, te = pair_index(train_pairs, files), pair_index(test_pairs, files)
     calib, _ = collect_faces(args.calibration, size, args.samples, detector=detector)
 
     def accuracy(emb: np.ndarray) -> tuple[float, float, float]:
@@ -93,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, (ia, ib, same) in (("train", tr), ("test", te)):
             valid = ok[ia] & ok[ib]
             scores[name] = (np.where(valid, pair_scores(emb, ia, ib), -1.0), same)
-        thr, _ = best_threshold(*scores["train"])
-        return accuracy_at(*scores["test"], thr), kfold_accuracy(*scores["test"]), thr
+        thr = best_threshold(*scores["train"])
+        return accuracy_at(*scores["test"], thr), kfold_accuracy(*scores["test"])[0], thr
 
     ref = keras_embeddings(model, crops)
     keras_acc, keras_10, keras_thr = accuracy(ref)

@@ -113,8 +113,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         if key in manifest.metrics:
             m = manifest.metrics[key]
             print(
-                f"{key}: accuracy {m['accuracy']:.4f} at threshold, "
-                f"10-fold {m['accuracy_10fold']:.4f}"
+                f"{key}: accuracy {m['accuracy_at_threshold']:.4f} at threshold, "
+                f"10-fold {m['kfold_accuracy']:.4f}"
             )
     return 0
 

@@ -16,10 +16,10 @@ import numpy as np
 
 from converter.calibration import collect_faces, make_detector
 from converter.convert import encoder_shapes, load_encoder
-from converter.embed import cosine_stats, crop_files, keras_embeddings, pair_scores
+from converter.embed import cosine_stats, keras_embeddings, pair_file_faces, pair_scores
 from converter.errors import CheckFailed, ConverterError
-from converter.verification import read_pairs, verification_metrics
 from edge.embedder import Embedder
+from trainer.evaluate import verification_metrics
 
 
 @dataclass
@@ -59,13 +59,7 @@ def compare(
         "threshold": threshold,
     }
     if pairs is not None:
-        plist = read_pairs(pairs, images)
-        files = sorted({p.a for p in plist} | {p.b for p in plist})
-        index = {f: i for i, f in enumerate(files)}
-        crops, ok = crop_files(files, size, detector, progress=progress)
-        ia = np.array([index[p.a] for p in plist])
-        ib = np.array([index[p.b] for p in plist])
-        same = np.array([p.same for p in plist])
+        crops, ok, ia, ib, same = pair_file_faces(pairs, images, size, detector, progress=progress)
         valid = ok[ia] & ok[ib]
         if not ok.any():
             raise ConverterError(f"{images}: no face found in the pair images")
@@ -87,8 +81,8 @@ def compare(
     result["pairs_compared"] = len(ia)
     if same is not None:
         result["pairs_without_face"] = int((~valid).sum())
-        result["float32"] = verification_metrics(s_f, same, threshold)
-        result["quantized"] = verification_metrics(s_q, same, threshold)
+        result["float32"] = verification_metrics(s_f, same, threshold=threshold)
+        result["quantized"] = verification_metrics(s_q, same, threshold=threshold)
     return result
 
 
@@ -105,7 +99,10 @@ def check_tolerances(result: dict[str, Any], tol: Tolerances) -> list[str]:
             f"decision agreement {result['decision_agreement']:.4f} < {tol.decision_agreement}"
         )
     if "float32" in result:
-        drop = result["float32"]["accuracy"] - result["quantized"]["accuracy"]
+        drop = (
+            result["float32"]["accuracy_at_threshold"]
+            - result["quantized"]["accuracy_at_threshold"]
+        )
         if drop > tol.accuracy_drop:
             fails.append(f"accuracy drop {drop:.4f} > {tol.accuracy_drop}")
     return fails

@@ -40,7 +40,7 @@ def load_encoder(path: str | Path) -> Any:
     """
     import keras
 
-    from converter.layers import custom_objects
+    import trainer.model  # noqa: F401  (registers doorface>L2Normalize for deserialisation)
 
     path = Path(path)
     if not path.is_file():
@@ -48,7 +48,7 @@ def load_encoder(path: str | Path) -> Any:
     if path.suffix != ".keras":
         raise ConverterError(f"{path}: not a Keras model (expected a .keras file)")
     try:
-        model = keras.saving.load_model(path, custom_objects=custom_objects(), compile=False)
+        model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors, TypeError...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConverterError(f"{path}: not a loadable Keras model ({first[:200]})") from None

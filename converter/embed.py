@@ -70,3 +70,25 @@ def cosine_stats(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 def pair_scores(emb: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
     """Cosine similarity of rows ``ia[k]`` and ``ib[k]``."""
     return np.sum(emb[ia] * emb[ib], axis=1)
+
+
+def pair_index(
+    pairs: list[tuple[Path, Path, bool]], files: list[Path]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ia, ib, same): for each (a, b, same) pair, the positions of a and b in ``files``."""
+    index = {f: i for i, f in enumerate(files)}
+    ia = np.array([index[a] for a, _, _ in pairs], np.int64)
+    ib = np.array([index[b] for _, b, _ in pairs], np.int64)
+    return ia, ib, np.array([same for _, _, same in pairs], bool)
+
+
+def pair_file_faces(
+    pairs_file: str | Path, images: str | Path, size: int, detector: Any, *, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Aligned crops of every image an LFW pair file names: (crops, ok, ia, ib, same)."""
+    from trainer.evaluate import read_pairs
+
+    pairs = read_pairs(pairs_file, images)
+    files = sorted({p for a, b, _ in pairs for p in (a, b)})
+    crops, ok = crop_files(files, size, detector, progress=progress)
+    return (crops, ok, *pair_index(pairs, files))

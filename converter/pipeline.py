@@ -24,16 +24,16 @@ from converter.calibration import DEFAULT_SAMPLES, collect_faces, make_detector
 from converter.convert import MODES, convert, encoder_shapes, load_encoder
 from converter.embed import (
     cosine_stats,
-    crop_files,
     keras_embeddings,
+    pair_file_faces,
     pair_scores,
     tflite_embeddings,
 )
 from converter.errors import ConverterError
 from converter.inspect import inspect_bytes
 from converter.manifest import build_manifest, read_training_json, sha256_bytes
-from converter.verification import best_threshold, read_pairs, verification_metrics
 from edge.manifest import ModelManifest, manifest_path_for, sha256_file
+from trainer.evaluate import best_threshold, verification_metrics
 
 
 @dataclass
@@ -231,25 +231,19 @@ def evaluate_pairs(
     Images without a detected face score -1 (decided "different"), which is what the edge would
     do with them. Returns (metrics, threshold calibrated on the TFLite scores).
     """
-    pairs = read_pairs(pairs_file, images)
-    files = sorted({p.a for p in pairs} | {p.b for p in pairs})
-    index = {f: i for i, f in enumerate(files)}
-    crops, ok = crop_files(files, size, detector, progress=progress)
-    ia = np.array([index[p.a] for p in pairs])
-    ib = np.array([index[p.b] for p in pairs])
-    same = np.array([p.same for p in pairs])
+    crops, ok, ia, ib, same = pair_file_faces(pairs_file, images, size, detector, progress=progress)
     valid = ok[ia] & ok[ib]
     emb_f = keras_embeddings(model, crops)
     emb_q = tflite_embeddings(tflite_path, crops, manifest=manifest)
     s_f = np.where(valid, pair_scores(emb_f, ia, ib), -1.0)
     s_q = np.where(valid, pair_scores(emb_q, ia, ib), -1.0)
-    calibrated, _ = best_threshold(s_q, same)
+    calibrated = best_threshold(s_q, same)
     thr = calibrated if threshold is None else threshold
     return {
         "pairs_file": str(pairs_file),
         "pairs_without_face": int((~valid).sum()),
-        "float32": verification_metrics(s_f, same, thr),
-        "quantized": verification_metrics(s_q, same, thr),
+        "float32": verification_metrics(s_f, same, threshold=thr),
+        "quantized": verification_metrics(s_q, same, threshold=thr),
         "cosine_agreement_pair_faces": cosine_stats(emb_f[ok], emb_q[ok]),
     }, calibrated
 

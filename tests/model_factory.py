@@ -19,7 +19,7 @@ def build_tiny_encoder(input_size: int = 32, embedding_size: int = 128, seed: in
     """A 4-conv encoder in the doorface contract: float 0..255 RGB in, unit 128-d out."""
     import keras
 
-    from converter.layers import L2Normalize
+    from trainer.model import L2Normalize
 
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((input_size, input_size, 3), name="pixels")

@@ -220,27 +220,3 @@ def test_bad_threshold_and_mode(tiny_keras: Path, face_folder: Path, tmp_path: P
     junk.write_bytes(b"\x00" * 64)
     rc, err = _run(["check", junk], capsys)
     assert rc == 2 and "not a TFLite model" in err
-
-
-def test_trainer_layer_loads_without_the_trainer(tmp_path: Path, monkeypatch) -> None:
-    """A converter-only install (no trainer.model) still loads the trainer's encoders: the
-    registered ``doorface>L2Normalize`` is mapped to the converter's stand-in."""
-    trainer_model = pytest.importorskip("trainer.model")
-    import sys
-
-    import keras
-
-    from converter.convert import load_encoder
-    from converter.layers import TRAINER_LAYER
-
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3)(inputs))
-    model = keras.Model(inputs, trainer_model.L2Normalize()(keras.layers.Dense(16)(x)))
-    path = tmp_path / "trainer_layer.keras"
-    model.save(path)
-    monkeypatch.setitem(sys.modules, "trainer.model", None)  # import now raises ImportError
-    monkeypatch.delitem(keras.saving.get_custom_objects(), TRAINER_LAYER)
-    loaded = load_encoder(path)
-    assert type(loaded.layers[-1]).__name__ == "_TrainerL2NormalizeStandIn"
-    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
