@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", default="semihard,contrastive,koch")
     ap.add_argument("--out", default=str(REPO / "runs" / "bench"))
     ap.add_argument("--main-run", default=str(REPO / "runs" / "default"))
+    ap.add_argument("--main-label", default="default model (main run)")
     ap.add_argument("--report-only", action="store_true", help="do not train; report existing runs")
     ap.add_argument(
         "--extra-run",
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             runs[label] = Path(path)
     main_run = Path(args.main_run)
     if (main_run / "training.json").exists():
-        runs["default model (main run)"] = main_run
+        runs[args.main_label] = main_run
 
     rows = []
     fig, ax = plt.subplots(figsize=(7, 4.5))
