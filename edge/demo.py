@@ -275,6 +275,9 @@ def run_demo(
         cfg.recognition.gallery = str(gallery.path)
         cfg.camera.name = "demo_door"
         cfg.snapshot.enabled = False
+        # The clip plays faster than real time and cooldowns run on the wall clock: keep the
+        # person cooldown (the second visit shows it) but let each stranger be reported.
+        cfg.cooldown.unknown_s = 0.0
         sink = CollectingSink(quiet)
         recognizer = Recognizer(detector, embedder, Matcher(gallery, embedder.threshold))
         daemon = Daemon(cfg, recognizer=recognizer, sink=sink, grabber=ClipGrabber())
