@@ -252,13 +252,8 @@ def main() -> None:
         b = emb[[index[p] for _, p, _ in pairs]]
         metrics = verification_metrics(similarity(a, b), same)
         ident = emb[[index[p] for p in id_files]]
-        if similarity is dlib_similarity:
-            # nearest by Euclidean distance == nearest by cosine for unit vectors; dlib's are not
-            # unit length, so rank by -distance through an equivalent embedding: normalise is
-            # not equivalent, hence compute the trial directly with distances.
-            one_shot = one_shot_identification_euclidean(ident, id_labels, args.n_way, args.trials)
-        else:
-            one_shot = one_shot_identification(ident, id_labels, args.n_way, args.trials)
+        metric = "euclidean" if similarity is dlib_similarity else "cosine"
+        one_shot = one_shot_identification(ident, id_labels, args.n_way, args.trials, metric=metric)
         results[pipeline.name] = {
             "accuracy": metrics["kfold_accuracy"],
             "std": metrics["kfold_std"],
@@ -339,30 +334,6 @@ def main() -> None:
     print(text)
     if not args.no_write:
         write_section("vs-dlib", "doorface vs face_recognition (dlib)", text)
-
-
-def one_shot_identification_euclidean(
-    emb: np.ndarray, labels: np.ndarray, n_way: int, trials: int
-) -> float:
-    """one_shot_identification for embeddings compared by Euclidean distance (dlib's metric).
-
-    For each trial the nearest gallery image by distance must be the probe's person; ranking
-    by distance equals ranking by ``2 p.g - |g|^2``, a similarity we can hand to the cosine
-    routine through an augmented embedding: p' = (p, 1), g' = (2g, -|g|^2)... which is not
-    symmetric, so the trial loop is repeated here instead.
-    """
-    rng = np.random.default_rng(0)
-    uniq, counts = np.unique(labels, return_counts=True)
-    multi = uniq[counts >= 2]
-    by = {u: np.flatnonzero(labels == u) for u in uniq}
-    hits = 0
-    for _ in range(trials):
-        target = rng.choice(multi)
-        others = rng.choice(uniq[uniq != target], n_way - 1, replace=False)
-        probe, ref = rng.choice(by[target], 2, replace=False)
-        gallery = [ref] + [rng.choice(by[o]) for o in others]
-        hits += int(np.argmin(np.linalg.norm(emb[gallery] - emb[probe], axis=1)) == 0)
-    return hits / trials
 
 
 if __name__ == "__main__":

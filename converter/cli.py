@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from converter.errors import CheckFailed, ConverterError
-from edge.errors import DoorfaceError
+from edge.errors import run_command
 
 if TYPE_CHECKING:
     from converter.inspect import Delegation
@@ -197,17 +197,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"quantize": cmd_quantize, "check": cmd_check, "compare": cmd_compare}[args.command]
-    try:
-        return handler(args)
-    except CheckFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except DoorfaceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    return run_command(lambda: handler(args))
 
 
 if __name__ == "__main__":

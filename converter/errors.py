@@ -11,3 +11,5 @@ class ConverterError(DoorfaceError):
 
 class CheckFailed(ConverterError):
     """``converter check`` / ``compare`` found the model outside its contract or tolerance."""
+
+    exit_code = 1

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from edge.errors import DoorfaceError
+from edge.errors import DoorfaceError, run_command
 
 log = logging.getLogger("edge")
 
@@ -341,13 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.func(args) or 0)
-    except DoorfaceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
+        return run_command(lambda: args.func(args))
+    except BrokenPipeError:  # `edge identify ... | head`
         return 0
 
 

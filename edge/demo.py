@@ -12,7 +12,7 @@ photos is enrolled from half of them and visits with the others; two other peopl
 from __future__ import annotations
 
 import argparse
-import json
+import io
 import sys
 import tempfile
 import time
@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge.daemon.events import StdoutSink
 from edge.errors import DoorfaceError, ImageError
 from edge.image import IMAGE_SUFFIXES, load_image
 from edge.sources import Frame
@@ -184,29 +185,16 @@ def data_visitors(root: Path) -> tuple[str, list[np.ndarray], list[Visitor]]:
 
 
 # -- running it ----------------------------------------------------------------------------
-class CollectingSink:
-    """The daemon's sink interface: prints events as JSON lines and keeps them."""
+class CollectingSink(StdoutSink):
+    """The daemon's stdout sink (JSON lines, as ``edge run`` prints them) that keeps the events."""
 
     def __init__(self, quiet: bool = False) -> None:
+        super().__init__(io.StringIO() if quiet else None)
         self.events: list[dict[str, Any]] = []
-        self.quiet = quiet
 
     def send_event(self, ev: dict[str, Any]) -> None:
         self.events.append(ev)
-        if not self.quiet:
-            print(json.dumps(ev), flush=True)
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.state = state
-
-    def start(self) -> None:
-        pass
-
-    def stop(self, timeout: float = 5.0) -> None:
-        pass
-
-    def stats(self) -> dict[str, Any]:
-        return {}
+        super().send_event(ev)
 
 
 class ClipGrabber:

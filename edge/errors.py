@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 
 class DoorfaceError(Exception):
-    """Base class: the CLI prints ``error: <message>`` and exits non-zero, no traceback."""
+    """Base class: the CLI prints ``error: <message>`` and exits ``exit_code``, no traceback."""
+
+    exit_code = 2
 
 
 class ImageError(DoorfaceError):
@@ -33,3 +38,16 @@ class SourceError(DoorfaceError):
 
 class ConfigError(DoorfaceError):
     """A configuration value is missing or wrong; the message names the key."""
+
+
+def run_command(command: Callable[[], int | None]) -> int:
+    """Run one CLI command the way every doorface CLI does: a DoorfaceError becomes one line
+    ``error: <message>`` on stderr and its ``exit_code`` (2 by default); Ctrl-C exits 130."""
+    try:
+        return int(command() or 0)
+    except DoorfaceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from edge.errors import DoorfaceError
+from edge.errors import run_command
 from trainer.cache import DEFAULT_CACHE
 from trainer.errors import DataError
 
@@ -203,13 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
     try:
-        return _train(args) if args.command == "train" else _evaluate(args)
-    except DoorfaceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        return run_command(lambda: _train(args) if args.command == "train" else _evaluate(args))
     except (ValueError, OSError) as exc:  # last-resort guard for input we did not foresee
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(

@@ -203,12 +203,21 @@ def verification_metrics(
 
 
 def one_shot_identification(
-    embeddings: np.ndarray, labels: np.ndarray, n_way: int = 20, trials: int = 1000, seed: int = 0
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    n_way: int = 20,
+    trials: int = 1000,
+    seed: int = 0,
+    metric: str = "cosine",
 ) -> float:
     """N-way one-shot accuracy: gallery of one image each of ``n_way`` people, probe another
-    image of one of them; nearest gallery image by cosine must be the probe's person."""
+    image of one of them; the nearest gallery image must be the probe's person. ``metric``:
+    "cosine" (doorface) or "euclidean" (dlib/face_recognition's own, for comparisons)."""
+    if metric not in ("cosine", "euclidean"):
+        raise ValueError(f"metric must be cosine or euclidean, got {metric!r}")
     emb = np.asarray(embeddings, np.float64)
-    emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    if metric == "cosine":
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
     labels = np.asarray(labels)
     uniq, counts = np.unique(labels, return_counts=True)
     multi = uniq[counts >= 2]
@@ -222,8 +231,10 @@ def one_shot_identification(
         others = rng.choice(uniq[uniq != target], n_way - 1, replace=False)
         probe, ref = rng.choice(by[target], 2, replace=False)
         gallery = [ref] + [rng.choice(by[o]) for o in others]
-        sims = emb[gallery] @ emb[probe]
-        hits += int(np.argmax(sims) == 0)
+        if metric == "cosine":
+            hits += int(np.argmax(emb[gallery] @ emb[probe]) == 0)
+        else:
+            hits += int(np.argmin(np.linalg.norm(emb[gallery] - emb[probe], axis=1)) == 0)
     return hits / trials
 
 

@@ -108,3 +108,18 @@ def test_threshold_at_far_is_the_loosest_with_far_at_most_the_target():
     assert threshold_at_far(scores, same, 0.2) == 0.6  # two: 0.75 and 0.6
     far = np.mean(scores[~same] >= threshold_at_far(scores, same, 0.1))
     assert far <= 0.1
+
+
+def test_one_shot_identification_euclidean_ranks_by_distance():
+    """Two tight clusters far apart but with very different norms: Euclidean and cosine agree
+    here, while a probe nearer in angle than in distance separates them."""
+    emb = np.array([[1.0, 0.0], [1.1, 0.0], [0.0, 5.0], [0.0, 5.2]])
+    labels = np.array(["a", "a", "b", "b"])
+    assert one_shot_identification(emb, labels, n_way=2, trials=50, metric="euclidean") == 1.0
+    assert one_shot_identification(emb, labels, n_way=2, trials=50, metric="cosine") == 1.0
+    tricky = np.array([[1.0, 0.1], [10.0, 0.0], [1.0, 0.2], [0.0, 1.0]])
+    lab = np.array(["a", "a", "b", "b"])
+    # probe a0=(1,0.1): cosine says a1 (same direction), Euclidean says b0 (closer)
+    cos = one_shot_identification(tricky, lab, n_way=2, trials=200, metric="cosine")
+    euc = one_shot_identification(tricky, lab, n_way=2, trials=200, metric="euclidean")
+    assert cos != euc
