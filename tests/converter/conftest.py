@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for model_factory
 
 SIZE = 32
 N_IDS = 24
@@ -50,7 +47,8 @@ def trained_model(tmp_path_factory, lfw_identity_crops) -> Path:
     Returns the .keras path. The first 10 images of each person are training, the rest held out.
     """
     import keras
-    from model_factory import build_tiny_encoder
+
+    from tests.model_factory import build_tiny_encoder
 
     crops, labels = lfw_identity_crops
     train = np.arange(len(labels)) % PER_ID < 10
@@ -112,9 +110,8 @@ def celeba_crops(celeba_dir: Path, yunet) -> np.ndarray:
 @pytest.fixture(scope="session")
 def float32_model(tmp_path_factory) -> Path:
     """A float32 (not quantised) conversion of a random tiny encoder, manifest beside it."""
-    from model_factory import build_tiny_encoder
-
     from converter.pipeline import QuantizeOptions, quantize
+    from tests.model_factory import build_tiny_encoder
 
     folder = tmp_path_factory.mktemp("float32")
     build_tiny_encoder(SIZE).save(folder / "tiny.keras")

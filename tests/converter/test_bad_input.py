@@ -34,7 +34,7 @@ def _assert_clean_failure(rc: int, err: str, out_dir: Path, *needles: str) -> No
 
 @pytest.fixture(scope="module")
 def tiny_keras(tmp_path_factory) -> Path:
-    from model_factory import build_tiny_encoder
+    from tests.model_factory import build_tiny_encoder
 
     path = tmp_path_factory.mktemp("tiny") / "tiny.keras"
     build_tiny_encoder(32).save(path)

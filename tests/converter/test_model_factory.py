@@ -12,10 +12,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_make_tiny_int8_model(tmp_path: Path) -> None:
-    from model_factory import astronaut_faces, make_tiny_int8_model
-
     from converter.inspect import inspect_model
     from edge.embedder import Embedder
+    from tests.model_factory import astronaut_faces, make_tiny_int8_model
 
     start = time.monotonic()
     path = make_tiny_int8_model(tmp_path, input_size=40)

@@ -139,9 +139,9 @@ def test_int8_embeddings_still_separate_people(
     """On held-out photos of the training people, same-person cosines beat different-person ones
     (float and int8 alike): the embeddings mean something and quantisation kept it."""
     import keras
-    from tests_converter_helpers import same_vs_different
 
     from edge.embedder import Embedder
+    from tests.converter.tests_converter_helpers import same_vs_different
 
     crops, labels = lfw_identity_crops
     held = np.arange(len(labels)) % 14 >= 10
