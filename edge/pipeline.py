@@ -103,7 +103,7 @@ def build_recognizer(
     threads: int = 1,
     threshold: float | None = None,
     margin: float = 0.05,
-    strategy: str = "max",
+    strategy: str = "mean",
     max_faces: int = 5,
 ) -> Recognizer:
     """Everything from paths: the threshold defaults to the model manifest's calibrated one."""

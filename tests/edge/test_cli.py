@@ -317,3 +317,56 @@ def test_help_everywhere():
         with pytest.raises(SystemExit) as info:
             main(argv)
         assert info.value.code == 0
+
+
+def _door_video(path, astronaut_bgr, frames=40):
+    """A clip of the astronaut turning up at varied places, sizes, tilts and lighting, with
+    empty frames and a motion-blurred stretch in between."""
+    from edge.demo import paste, scene
+
+    rng = np.random.default_rng(5)
+    background = scene(rng)
+    face = astronaut_bgr[20:260, 110:350]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for i in range(frames):
+        frame = background.copy()
+        if i % 10 not in (0, 1):  # two empty frames out of ten
+            h, w = face.shape[:2]
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-12, 12), 1.0)
+            tilted = cv2.warpAffine(face, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+            lit = np.clip(tilted * rng.uniform(0.7, 1.3), 0, 255).astype(np.uint8)
+            paste(
+                frame, lit, rng.uniform(200, 440), rng.uniform(180, 300), int(rng.uniform(200, 320))
+            )
+            if 20 <= i < 26:
+                frame = cv2.blur(frame, (25, 1))  # motion blur
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_enroll_from_a_live_source_captures_sharp_varied_crops(capsys, tmp_path, astronaut_bgr):
+    video = _door_video(tmp_path / "door.avi", astronaut_bgr)
+    g = tmp_path / "g.npz"
+    code, out, err = run(
+        capsys,
+        "enroll",
+        "--gallery",
+        g,
+        "--name",
+        "Eileen",
+        "--source",
+        video,
+        "--count",
+        "4",
+        "--detector",
+        "haar",
+    )
+    assert code == 0, err
+    assert "enrolled Eileen: 4 faces used" in out
+    assert "frames skipped (no face)" in err  # the empty frames were counted, not enrolled
+    gallery = Gallery.load(g)
+    assert len(gallery) == 4
+    sims = gallery.embeddings @ gallery.embeddings.T
+    assert sims[np.triu_indices(4, 1)].max() < 0.97  # varied: no two near-identical crops
+    assert all("#" in s for s in gallery.sources.tolist())  # frame references, not files
