@@ -164,7 +164,7 @@ def frame_ms(pipeline, frames: list[np.ndarray]) -> float:
 
 
 RSS_PREAMBLE = """
-import os, resource, sys
+import os, sys
 os.environ["OMP_NUM_THREADS"] = "1"
 sys.path.insert(0, {root!r})
 from benchmarks.frames import door_frames
@@ -188,7 +188,10 @@ for frame in frames:
 """
 RSS_REPORT = """
 assert "tensorflow" not in sys.modules
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+# VmHWM: this process's peak RSS. Not ru_maxrss: Linux carries that across fork+exec, so a
+# child would report its parent's peak.
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(int(hwm.split()[1]) / 1024)
 """
 
 
