@@ -5,7 +5,8 @@ default), to their nearest single sample (``"nearest"``), or the better of the t
 Measured with the shipped model at its threshold on 40 enrolled LFW people and 120 strangers
 (benchmarks/bench_matching.py): mean gave the fewest wrong names (6.2% vs 6.7% nearest, 7.1%
 max) and the fewest accepted strangers (27.5%, tied with nearest; max 28.3%), for slightly fewer
-right names (63.8% vs 65.2% for max). At a door a wrong name costs more than a miss, so mean is the default.
+right names (63.8% vs 65.2% for max). At a door a wrong name costs more than a miss, so mean
+is the default.
 
 Decision rule: the best person wins only if their score reaches the threshold AND beats the
 runner-up by ``margin``; otherwise the face is unknown (reason ``ambiguous``), so two similar

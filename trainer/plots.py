@@ -35,7 +35,8 @@ def plot_training(history: list[dict], path: str | Path) -> None:
             ax2.plot(minutes, [h.get(key, np.nan) for h in history], marker=".", label=label)
     ax2.set_xlabel("training minutes")
     ax2.set_ylabel("accuracy (inference mode)")
-    ax2.legend()
+    if ax2.get_lines():  # runs without validation or monitor pairs have nothing to label
+        ax2.legend()
     ax2.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
