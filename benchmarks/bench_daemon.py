@@ -46,12 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
 
-    import cv2
     import paho.mqtt.client as mqtt
 
     sys.path.insert(0, str(ROOT))
     from tests.edge.daemon.conftest import Broker
-    from tests.edge.daemon.test_daemon_e2e import _config, door_video
+    from tests.edge.daemon.test_daemon_e2e import _config, door_video, video_to_frames
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-daemon-"))
     from tests.model_factory import make_tiny_int8_model
@@ -65,16 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             return p
 
     door = door_video.__wrapped__(_Factory(), model)
-    frames_dir = tmp / "frames"
-    frames_dir.mkdir()
-    cap = cv2.VideoCapture(str(door["video"]))
-    i = 0
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        cv2.imwrite(str(frames_dir / f"{i:03d}.jpg"), f)
-        i += 1
+    frames_dir = video_to_frames(door["video"], tmp / "frames")
     broker = Broker(tmp).start()
     extra = (
         f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'

@@ -114,21 +114,27 @@ def test_video_one_event_per_visit_with_cooldown(tmp_path, door_video):
     assert [e["person"] for e in events0 if e["type"] == "recognized"] == ["astronaut"] * 2
 
 
+def video_to_frames(video: Path, folder: Path) -> Path:
+    """Write every frame of ``video`` as ``folder/NNN.jpg`` (a folder source for the daemon)."""
+    folder.mkdir()
+    cap = cv2.VideoCapture(str(video))
+    try:
+        i = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return folder
+            cv2.imwrite(str(folder / f"{i:03d}.jpg"), frame)
+            i += 1
+    finally:
+        cap.release()
+
+
 @pytest.mark.slow
 @pytest.mark.mqtt
 def test_daemon_subprocess_availability_will_and_sigterm(tmp_path, door_video, recorder):
     broker = Broker(tmp_path).start()
-    frames_dir = tmp_path / "frames"
-    frames_dir.mkdir()
-    cap = cv2.VideoCapture(str(door_video["video"]))
-    i = 0
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        cv2.imwrite(str(frames_dir / f"{i:03d}.jpg"), f)
-        i += 1
-    cap.release()
+    frames_dir = video_to_frames(door_video["video"], tmp_path / "frames")
     extra = (
         f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\nkeepalive = 2\nreconnect_max_s = 1\n'
     )
