@@ -16,6 +16,7 @@ from edge.embedder import Embedder
 from edge.errors import ModelError
 from edge.gallery import Gallery
 from edge.matching import Match, Matcher
+from edge.preprocess import detect_faces
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "doorface-default.tflite"
@@ -70,12 +71,7 @@ class Recognizer:
         self, frame_bgr: np.ndarray, detect_image: np.ndarray | None = None
     ) -> list[FaceResult]:
         t0 = time.perf_counter()
-        faces = self.detector.detect(frame_bgr if detect_image is None else detect_image)
-        if detect_image is not None and detect_image.shape[:2] != frame_bgr.shape[:2]:
-            sx = frame_bgr.shape[1] / detect_image.shape[1]
-            sy = frame_bgr.shape[0] / detect_image.shape[0]
-            faces = [f.scaled(sx, sy) for f in faces]
-        faces = faces[: self.max_faces]
+        faces = detect_faces(frame_bgr, self.detector, detect_image)[: self.max_faces]
         t1 = time.perf_counter()
         size = self.embedder.input_size
         crops = [align_face(frame_bgr, f.landmarks, size) for f in faces]

@@ -20,6 +20,7 @@ __all__ = [
     "PREPROCESS_VERSION",
     "AlignedFace",
     "aligned_faces",
+    "detect_faces",
     "face_crop",
     "face_crop_from_file",
 ]
@@ -29,6 +30,19 @@ __all__ = [
 class AlignedFace:
     face: Face
     crop: np.ndarray  # RGB uint8, (size, size, 3)
+
+
+def detect_faces(
+    image_bgr: np.ndarray, detector: Detector, detect_image: np.ndarray | None = None
+) -> list[Face]:
+    """Faces in full-frame coordinates, largest first; detection may run on ``detect_image``
+    (a lower-resolution copy of the same frame), whose boxes and landmarks are rescaled."""
+    faces = detector.detect(image_bgr if detect_image is None else detect_image)
+    if detect_image is not None and detect_image.shape[:2] != image_bgr.shape[:2]:
+        sx = image_bgr.shape[1] / detect_image.shape[1]
+        sy = image_bgr.shape[0] / detect_image.shape[0]
+        faces = [f.scaled(sx, sy) for f in faces]
+    return faces
 
 
 def aligned_faces(
@@ -44,11 +58,7 @@ def aligned_faces(
     ``detect_image`` lets a camera detect on its low-resolution stream while the crop is cut
     from the full-resolution frame (landmarks are rescaled between the two).
     """
-    faces = detector.detect(image_bgr if detect_image is None else detect_image)
-    if detect_image is not None and detect_image.shape[:2] != image_bgr.shape[:2]:
-        sx = image_bgr.shape[1] / detect_image.shape[1]
-        sy = image_bgr.shape[0] / detect_image.shape[0]
-        faces = [f.scaled(sx, sy) for f in faces]
+    faces = detect_faces(image_bgr, detector, detect_image)
     if max_faces is not None:
         faces = faces[:max_faces]
     return [AlignedFace(f, align_face(image_bgr, f.landmarks, size)) for f in faces]
