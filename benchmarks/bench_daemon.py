@@ -50,27 +50,22 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(ROOT))
     from tests.edge.daemon.conftest import Broker
-    from tests.edge.daemon.test_daemon_e2e import _config, door_video, video_to_frames
+    from tests.edge.daemon.door import config_file, make_door_video, video_to_frames
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-daemon-"))
     from tests.model_factory import make_tiny_int8_model
 
     model = make_tiny_int8_model(tmp / "model")
 
-    class _Factory:
-        def mktemp(self, name):
-            p = tmp / name
-            p.mkdir()
-            return p
-
-    door = door_video.__wrapped__(_Factory(), model)
+    (tmp / "door").mkdir()
+    door = make_door_video(tmp / "door", model)
     frames_dir = video_to_frames(door["video"], tmp / "frames")
     broker = Broker(tmp).start()
     extra = (
         f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
         f"[cooldown]\nperson_s = 0.0\nunknown_s = 0.0\n"
     )
-    cfg = _config(tmp, door, extra, camera=str(frames_dir))
+    cfg = config_file(tmp, door, extra, camera=str(frames_dir))
     text = cfg.read_text().replace(
         "retry_initial_s = 0.2", f"retry_initial_s = 0.2\nfps = {args.fps}"
     )

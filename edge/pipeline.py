@@ -93,7 +93,7 @@ class Recognizer:
 
 def build_recognizer(
     model_path: str | Path | None,
-    gallery_path: str | Path,
+    gallery_path: str | Path | None,
     detector_name: str = "auto",
     detector_options: dict[str, Any] | None = None,
     threads: int = 1,
@@ -104,7 +104,12 @@ def build_recognizer(
 ) -> Recognizer:
     """Everything from paths: the threshold defaults to the model manifest's calibrated one."""
     embedder = Embedder(resolve_model(model_path), threads=threads)
-    gallery = Gallery.load(gallery_path)
+    if gallery_path is None:  # nobody enrolled (the daemon loads its gallery itself)
+        gallery = Gallery.create(
+            "<empty>", embedder.model_id, embedder.input_size, embedder.embedding_size
+        )
+    else:
+        gallery = Gallery.load(gallery_path)
     gallery.check_model(embedder.model_id)
     detector = create_detector(detector_name, detector_options)
     matcher = Matcher(

@@ -24,7 +24,10 @@ def check(cfg: config_mod.Config, name: str = "config") -> list[str]:
         if (m.ca_file or m.cert_file) and not m.tls:
             warnings.append("mqtt.ca_file/cert_file are set but mqtt.tls is false")
     if not Path(cfg.recognition.gallery).is_file():
-        warnings.append(f"recognition.gallery: {cfg.recognition.gallery} does not exist yet")
+        warnings.append(
+            f"recognition.gallery: {cfg.recognition.gallery} does not exist yet "
+            "(every face is unknown until someone is enrolled; the daemon loads it then)"
+        )
     if cfg.recognition.model and not Path(cfg.recognition.model).is_file():
         raise ConfigError(f"{name}: recognition.model: file not found: {cfg.recognition.model}")
     return warnings

@@ -49,6 +49,7 @@ class TrackingConfig:
     min_sharpness: float = 20.0
     confirm_frames: int = 3
     unknown_frames: int = 5
+    instant_above: float = 0.10
 
 
 @dataclass

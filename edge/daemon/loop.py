@@ -2,7 +2,11 @@
 
 Single-threaded recognition loop; the grabber and the MQTT network/delivery threads are
 the only other threads. Signals only set flags: SIGTERM/SIGINT stop (tracks are closed,
-the outbox flushed, ``offline`` published), SIGHUP reloads the gallery between frames.
+the outbox flushed, ``offline`` published), SIGHUP reloads the gallery between frames, and so does a change of the gallery file
+(polled every few seconds, so ``edge enroll`` takes effect without a signal). A missing,
+corrupt or wrong-model gallery does not stop the daemon: it logs the error once, reports it
+in the state topic (``gallery_error``), treats every face as unknown, and loads the file as
+soon as it is fixed -- a restart loop under systemd would help nobody.
 The systemd watchdog is fed only while the loop iterates *and* the grabber shows
 progress (frames or retry steps), so a hung camera read or a stuck loop gets restarted,
 while an unplugged camera being retried does not.
@@ -11,6 +15,7 @@ while an unplugged camera being retried does not.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -30,10 +35,19 @@ log = logging.getLogger(__name__)
 
 STALL_S = 20.0  # grabber silent longer than this = hung (WatchdogSec must exceed it)
 STATE_EVERY_S = 60.0
+GALLERY_POLL_S = 2.0
+
+
+def _file_signature(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
 
 
 def build_recognizer(cfg: Config):
-    """The core recognizer from the config (imports LiteRT lazily)."""
+    """The core recognizer from the config, with an empty gallery (imports LiteRT lazily)."""
     from edge.pipeline import build_recognizer as core_build
 
     r = cfg.recognition
@@ -44,7 +58,7 @@ def build_recognizer(cfg: Config):
         options["detect_width"] = r.detect_width
     return core_build(
         r.model or None,
-        r.gallery,
+        None,  # the daemon loads (and watches) the gallery itself
         r.detector,
         options,
         threads=r.threads,
@@ -70,7 +84,13 @@ def build_sink(cfg: Config):
 class Daemon:
     def __init__(self, cfg: Config, recognizer=None, sink=None, grabber: Grabber | None = None):
         self.cfg = cfg
+        self.gallery_error = ""
+        self._gallery_sig: tuple[int, int] | None = None
+        self._gallery_polled = time.monotonic()
+        self.errors = 0
         self.recognizer = recognizer if recognizer is not None else build_recognizer(cfg)
+        if recognizer is None:
+            self.reload_gallery()
         self.sink = sink if sink is not None else build_sink(cfg)
         c = cfg.camera
         self.grabber = grabber or Grabber(
@@ -85,6 +105,7 @@ class Daemon:
         self.decider = Decider(
             confirm_frames=t.confirm_frames,
             unknown_frames=t.unknown_frames,
+            instant_above=t.instant_above,
             min_face_px=t.min_face_px,
             min_sharpness=t.min_sharpness,
             person_cooldown_s=cfg.cooldown.person_s,
@@ -104,7 +125,6 @@ class Daemon:
         self._reload = threading.Event()
         self.events_sent = 0
         self.frames = 0
-        self.errors = 0
         self.last_person: str | None = None
         self.last_event_id: str | None = None
         self._last_face = 0.0
@@ -122,17 +142,34 @@ class Daemon:
         signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
 
     def reload_gallery(self) -> None:
+        """(Re)load the gallery file; on failure keep the current one and report why."""
         from edge.gallery import Gallery
         from edge.matching import Matcher
 
+        path = self.cfg.recognition.gallery
+        self._gallery_sig = _file_signature(path)
+        old = self.recognizer.matcher
         try:
-            old = self.recognizer.matcher
-            gallery = Gallery.load(self.cfg.recognition.gallery)
+            gallery = Gallery.load(path)
             self.recognizer.set_matcher(Matcher(gallery, old.threshold, old.margin, old.strategy))
-            log.info("gallery reloaded: %d people", len(gallery.people))
         except DoorfaceError as e:
             self.errors += 1
-            log.error("gallery reload failed, keeping the old one: %s", e)
+            self.gallery_error = str(e)
+            if old.people:
+                log.error(
+                    "gallery reload failed, keeping the %d people loaded: %s", len(old.people), e
+                )
+            else:
+                log.error("no usable gallery, every face is unknown until it is fixed: %s", e)
+            return
+        self.gallery_error = ""
+        log.info("gallery loaded: %d people (%s)", len(gallery.people), ", ".join(gallery.people))
+
+    def _gallery_changed(self, now_m: float) -> bool:
+        if now_m - self._gallery_polled < GALLERY_POLL_S:
+            return False
+        self._gallery_polled = now_m
+        return _file_signature(self.cfg.recognition.gallery) != self._gallery_sig
 
     # -- main loop -------------------------------------------------------------------------
     def run(self) -> int:
@@ -145,7 +182,7 @@ class Daemon:
         last_wd = 0.0
         try:
             while not self.stop_event.is_set():
-                if self._reload.is_set():
+                if self._reload.is_set() or self._gallery_changed(time.monotonic()):
                     self._reload.clear()
                     self.reload_gallery()
                 frame = self.grabber.get(timeout=0.25)
@@ -228,6 +265,8 @@ class Daemon:
             "camera_failures": self.grabber.failures,
             "events": self.events_sent,
             "errors": self.errors,
+            "gallery_people": len(self.recognizer.matcher.people),
+            "gallery_error": self.gallery_error,
             **{f"decider_{k}": v for k, v in self.decider.counters.items()},
             **self.sink.stats(),
         }

@@ -186,3 +186,11 @@ def recorder():
     yield make
     for r in made:
         r.close()
+
+
+@pytest.fixture(scope="module")
+def door_video(tmp_path_factory, tiny_model):
+    """The astronaut walks in (25 frames), leaves (15 empty), comes back (25); his gallery."""
+    from .door import make_door_video
+
+    return make_door_video(tmp_path_factory.mktemp("door"), tiny_model)

@@ -92,7 +92,8 @@ def test_password_from_env_and_file_never_from_config(tmp_path, monkeypatch):
 
 
 # -- tracker + decider -------------------------------------------------------------------
-def obs(box, name, score=0.8, reason=None, sharp=100.0):
+def obs(box, name, score=0.55, reason=None, sharp=100.0):
+    """A face result; the default score matches (threshold 0.5) but is not instant (0.6)."""
     reason = reason or ("match" if name else "below_threshold")
     match = SimpleNamespace(name=name, score=score, second=0.1, threshold=0.5, reason=reason)
     return SimpleNamespace(face=SimpleNamespace(box=box), match=match, sharpness=sharp, crop=None)
@@ -136,6 +137,24 @@ def test_a_single_lucky_frame_is_not_a_name():
     dec, tr = Decider(confirm_frames=3, unknown_frames=5), Tracker(max_missed=2)
     events = run_frames(dec, tr, [*frames, [], [], [], []])
     assert [e.type for e in events] == ["unknown"]
+
+
+def test_one_clear_frame_is_enough_when_nothing_contradicts_it():
+    dec = Decider(confirm_frames=3, instant_above=0.1)
+    events = run_frames(dec, Tracker(), moving(10, "alice", score=0.65))
+    assert [(e.type, e.person, e.track_frames) for e in events] == [("recognized", "alice", 1)]
+    # just under the instant bar: the confirm rule (3 frames)
+    events = run_frames(Decider(confirm_frames=3), Tracker(), moving(10, "alice", score=0.59))
+    assert [e.track_frames for e in events] == [3]
+    # turned off
+    events = run_frames(Decider(instant_above=-1), Tracker(), moving(10, "alice", score=0.9))
+    assert [e.track_frames for e in events] == [3]
+
+
+def test_a_clear_frame_after_contrary_frames_still_needs_confirmation():
+    frames = moving(2, None) + moving(8, "alice", x0=108, score=0.9)
+    events = run_frames(Decider(confirm_frames=3, unknown_frames=9), Tracker(), frames)
+    assert [(e.type, e.person, e.track_frames) for e in events] == [("recognized", "alice", 5)]
 
 
 def test_cooldown_per_person_and_unknown():
