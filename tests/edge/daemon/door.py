@@ -16,8 +16,12 @@ def _scene(face: np.ndarray | None, x: int) -> np.ndarray:
     return frame
 
 
-def make_door_video(d: Path, tiny_model: Path) -> dict:
-    """An .avi: the astronaut walks in (25 frames), leaves (15 empty), comes back (25)."""
+def make_door_video(d: Path, model: Path, detector_model: str = "") -> dict:
+    """An .avi: the astronaut walks in (25 frames), leaves (15 empty), comes back (25).
+
+    The gallery is enrolled from the video with ``model``; with ``detector_model`` (a YuNet
+    ONNX) the daemon configs use YuNet and the manifest's threshold, else Haar at 0.5 (the
+    tiny test model is not calibrated)."""
     import skimage.data
 
     from edge.detectors import create_detector
@@ -37,14 +41,25 @@ def make_door_video(d: Path, tiny_model: Path) -> dict:
     for f in frames:
         w.write(f)
     w.release()
-    emb = Embedder(tiny_model)
+    emb = Embedder(model)
     gallery = Gallery.create(d / "gallery.npz", emb.model_id, emb.input_size, emb.embedding_size)
-    rec = Recognizer(create_detector("haar"), emb, Matcher(gallery, 0.5))
+    if detector_model:
+        detector = create_detector("yunet", {"model_path": detector_model})
+    else:
+        detector = create_detector("haar")
+    rec = Recognizer(detector, emb, Matcher(gallery, 0.5))
     crops = [r.crop for f in frames[:25:5] for r in rec.process(f)]
-    assert crops, "haar found no face in the generated video"
+    assert crops, f"{detector.name} found no face in the generated video"
     gallery.enroll("astronaut", np.stack(crops), emb.embed(np.stack(crops)), ["video"] * len(crops))
     gallery.save()
-    return {"video": video, "gallery": d / "gallery.npz", "model": tiny_model}
+    return {
+        "video": video,
+        "gallery": d / "gallery.npz",
+        "model": model,
+        "detector": "yunet" if detector_model else "haar",
+        "detector_model": detector_model,
+        "threshold": -1.0 if detector_model else 0.5,
+    }
 
 
 def config_file(tmp_path: Path, door: dict, extra: str = "", camera: str | None = None) -> Path:
@@ -60,8 +75,9 @@ retry_initial_s = 0.2
 [recognition]
 model = "{door["model"]}"
 gallery = "{door["gallery"]}"
-detector = "haar"
-threshold = 0.5
+detector = "{door.get("detector", "haar")}"
+detector_model = "{door.get("detector_model", "")}"
+threshold = {door.get("threshold", 0.5)}
 threads = 1
 [tracking]
 min_sharpness = 1.0
