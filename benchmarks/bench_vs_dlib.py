@@ -40,6 +40,7 @@ from edge.detectors import create_detector
 from edge.detectors.haar import BOX_LANDMARKS
 from edge.embedder import Embedder
 from edge.pipeline import resolve_model
+from trainer.data import identification_set
 from trainer.evaluate import one_shot_identification, pair_scores, read_pairs, verification_metrics
 
 PAIRS = SHARED / "data" / "lfw-view1" / "pairsDevTest.txt"
@@ -108,23 +109,6 @@ class Dlib:
 def dlib_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """face_recognition compares by Euclidean distance (match below 0.6): use -distance."""
     return -np.linalg.norm(a - b, axis=1)
-
-
-def identification_set(pairs_file: Path, per_person: int) -> tuple[list[Path], np.ndarray]:
-    """Images of every person named in the test pairs, up to ``per_person`` each."""
-    people = set()
-    for line in pairs_file.read_text().split("\n")[1:]:
-        parts = line.split()
-        if len(parts) == 3:
-            people.add(parts[0])
-        elif len(parts) == 4:
-            people.update((parts[0], parts[2]))
-    files, labels = [], []
-    for person in sorted(people):
-        for path in sorted((LFW / person).glob("*.jpg"))[:per_person]:
-            files.append(path)
-            labels.append(person)
-    return files, np.array(labels)
 
 
 def embed_all(pipeline, files: list[Path]) -> np.ndarray:
@@ -237,7 +221,7 @@ def main() -> None:
         pairs = same_pairs[: args.smoke] + [p for p in pairs if not p[2]][: args.smoke]
     pair_files = sorted({p for a, b, _ in pairs for p in (a, b)})
     same = np.array([s for _, _, s in pairs])
-    id_files, id_labels = identification_set(PAIRS, args.per_person)
+    id_files, id_labels = identification_set(PAIRS, LFW, args.per_person)
     if args.smoke:
         keep = np.isin(id_labels, np.unique(id_labels)[: args.n_way + 10])
         id_files, id_labels = [f for f, k in zip(id_files, keep, strict=True) if k], id_labels[keep]

@@ -123,6 +123,16 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", default="", help="write the numbers here")
     e.add_argument("--plots", default="", help="write roc.png and scores.png here")
     e.add_argument("--yunet", default="")
+    e.add_argument(
+        "--n-way",
+        type=int,
+        default=100,
+        help="one-shot identification among this many of the file's people (0: skip)",
+    )
+    e.add_argument("--trials", type=int, default=1000, help="one-shot identification trials")
+    e.add_argument(
+        "--per-person", type=int, default=10, help="photos per person for identification"
+    )
     e.add_argument("--quiet", action="store_true")
     return ap
 
@@ -191,6 +201,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         threshold_pairs=args.threshold_pairs or None,
         plots=args.plots or None,
         yunet=args.yunet or None,
+        n_way=args.n_way,
+        trials=args.trials,
+        per_person=args.per_person,
         progress=not args.quiet,
     )
     if args.json:

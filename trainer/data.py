@@ -185,3 +185,39 @@ def pair_crops(
         )
     ia, ib, same = (np.asarray(v) for v in zip(*kept, strict=True))
     return np.stack(crops), ia.astype(np.int64), ib.astype(np.int64), same.astype(bool), skipped
+
+
+def identification_set(
+    pairs_file: str | Path, root: str | Path, per_person: int
+) -> tuple[list[Path], np.ndarray]:
+    """Images of every person a pairs file names (the people an evaluation may use), up to
+    ``per_person`` each, sorted: the gallery/probe pool of one-shot identification."""
+    files: list[Path] = []
+    labels: list[str] = []
+    for person in sorted(pair_file_people(pairs_file)):
+        for path in sorted((Path(root) / person).glob("*.jpg"))[:per_person]:
+            files.append(path)
+            labels.append(person)
+    return files, np.asarray(labels)
+
+
+def file_crops(
+    files: list[Path], detector: Detector, size: int, *, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
+    """(crops, indices of the files they came from, skipped path -> reason)."""
+    from tqdm import tqdm
+
+    from edge.errors import ImageError, NoFaceError
+    from edge.preprocess import face_crop_from_file
+
+    crops, kept, skipped = [], [], {}
+    for i, path in enumerate(
+        tqdm(files, desc="identification faces", unit="img", disable=not progress)
+    ):
+        try:
+            crops.append(face_crop_from_file(path, detector, size).crop)
+            kept.append(i)
+        except (ImageError, NoFaceError) as exc:
+            skipped[str(path)] = str(exc)
+    empty = np.zeros((0, size, size, 3), np.uint8)
+    return (np.stack(crops) if crops else empty), np.asarray(kept, np.int64), skipped

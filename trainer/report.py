@@ -13,8 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import ModelError
-from trainer.data import make_detector, pair_crops
-from trainer.evaluate import best_threshold, pair_scores, read_pairs, verification_metrics
+from trainer.data import file_crops, identification_set, make_detector, pair_crops
+from trainer.evaluate import (
+    best_threshold,
+    one_shot_identification,
+    pair_scores,
+    read_pairs,
+    verification_metrics,
+)
 
 
 def load_embed_fn(model_path: str | Path) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
@@ -60,9 +66,14 @@ def evaluate_model(
     threshold_pairs: str | Path | None = None,
     plots: str | Path | None = None,
     yunet: str | Path | None = None,
+    n_way: int = 100,
+    trials: int = 1000,
+    per_person: int = 10,
     progress: bool = True,
 ) -> dict:
-    """Verification numbers on ``pairs``; the threshold from ``threshold_pairs`` or 10-fold."""
+    """Verification numbers on ``pairs`` (the threshold from ``threshold_pairs`` or 10-fold),
+    and ``n_way`` one-shot identification among the people the pairs file names (up to
+    ``per_person`` photos each; ``n_way=0`` skips it)."""
     embed_fn, size = load_embed_fn(model)
     detector = make_detector(yunet)
     scores, same, n_pairs, skipped = _scores(embed_fn, pairs, images, detector, size, progress)
@@ -87,6 +98,10 @@ def evaluate_model(
         "threshold_source": source,
         **metrics,
     }
+    if n_way:
+        result["one_shot"] = _one_shot(
+            embed_fn, pairs, images, detector, size, n_way, trials, per_person, progress
+        )
     if plots:
         from trainer.plots import plot_roc_hist
 
@@ -94,6 +109,25 @@ def evaluate_model(
     if progress:
         print(format_table(result))
     return result
+
+
+def _one_shot(embed_fn, pairs, images, detector, size, n_way, trials, per_person, progress):
+    files, labels = identification_set(pairs, images, per_person)
+    crops, kept, skipped = file_crops(files, detector, size, progress=progress)
+    labels = labels[kept]
+    out = {
+        "n_way": n_way,
+        "trials": trials,
+        "people": len(np.unique(labels)),
+        "images": len(labels),
+        "images_skipped": len(skipped),
+    }
+    try:
+        out["accuracy"] = one_shot_identification(embed_fn(crops), labels, n_way, trials)
+    except ValueError as exc:  # too few people in the file: reported, not fatal
+        out["accuracy"] = None
+        out["not_run"] = str(exc)
+    return out
 
 
 def format_table(r: dict) -> str:
@@ -114,5 +148,13 @@ def format_table(r: dict) -> str:
         ("TAR @ FAR 1e-3", f"{r['tar_at_far_1e-3']:.4f}"),
         ("mean cosine same / diff", f"{r['mean_same']:.3f} / {r['mean_different']:.3f}"),
     ]
+    if "one_shot" in r:
+        o = r["one_shot"]
+        value = (
+            f"{o['accuracy']:.4f} ({o['trials']} trials; {o['people']} people, {o['images']} images)"
+            if o["accuracy"] is not None
+            else f"not run: {o['not_run']}"
+        )
+        rows.append((f"one-shot {o['n_way']}-way identification", value))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

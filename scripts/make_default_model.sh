@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Reproduce the shipped model edge/models/doorface-default.{tflite,json} from ../shared/data:
+# train (semi-hard triplets + centred dlib teacher), fit the threshold on pairsDevTrain
+# (loosest with FAR <= 1%), quantise to int8 with that threshold, and score the result on the
+# never-trained-on pairsDevTest. About 100 minutes on a 2-core x86_64 machine.
+#
+#   bash scripts/make_default_model.sh            # writes runs/default and edge/models
+#   STEPS=post bash scripts/make_default_model.sh # only the steps after training
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DATA="${DATA:-../shared/data}"
+OUT="${OUT:-runs/default}"
+MINUTES="${MINUTES:-85}"
+STEPS="${STEPS:-all}"
+MODEL_OUT="${MODEL_OUT:-edge/models/doorface-default.tflite}"
+PY=.venv/bin/python
+[ -x "$PY" ] || { python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev,teacher]'; }
+
+if [ "$STEPS" = all ]; then
+  .venv/bin/trainer train "$DATA/lfw" "$DATA/celeba-subset" --out "$OUT" \
+    --input-size 64 --activation relu --loss semihard --teacher dlib --teacher-minutes 0 \
+    --time-budget "$MINUTES" --threads 2 --seed 0 \
+    --exclude-pairs "$DATA/lfw-view1/pairsDevTest.txt" \
+    --monitor-pairs "$DATA/lfw-view1/pairsDevTest.txt" --monitor-root "$DATA/lfw"
+fi
+.venv/bin/trainer evaluate --model "$OUT/encoder.keras" --images "$DATA/lfw" \
+  --pairs "$DATA/lfw-view1/pairsDevTrain.txt" --json "$OUT/devtrain.json" --plots "$OUT/devtrain"
+THRESHOLD="$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['threshold_at_far_1e-2'])" "$OUT/devtrain.json")"
+echo "threshold (FAR 1% on pairsDevTrain): $THRESHOLD"
+.venv/bin/converter quantize "$OUT/encoder.keras" --calibration "$DATA/celeba-subset" \
+  --out "$MODEL_OUT" --per-tensor --threshold "$THRESHOLD" \
+  --pairs "$DATA/lfw-view1/pairsDevTest.txt" --images "$DATA/lfw"
+.venv/bin/trainer evaluate --model "$MODEL_OUT" --images "$DATA/lfw" \
+  --pairs "$DATA/lfw-view1/pairsDevTest.txt" --threshold-pairs "$DATA/lfw-view1/pairsDevTrain.txt" \
+  --json "$OUT/devtest-int8.json" --plots "$OUT/devtest-int8"
