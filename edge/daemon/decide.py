@@ -11,14 +11,13 @@ person (score >= threshold and margin satisfied, i.e. Match.reason == "match") *
 they hold >= ``agree`` of the track's usable weight. This is the main protection against
 a false "Alice": one lucky frame of a stranger is not enough.
 
-Instant: a single usable frame whose score is at least ``instant_above`` over the threshold
-is recognized at once, provided every usable frame of the track so far matched that same
-person (a stranger's one lucky frame after frames matching nobody still needs
-``confirm_frames``), so a clearly seen
-household member is announced from the first frame instead of after ``confirm_frames``
-(at 15 fps that saves 130 ms). The bar is a strict operating point: with the shipped model
-its false-accept rate on unseen LFW pairs is in docs/MODEL.md. ``instant_above < 0`` turns
-it off.
+Instant: a usable frame whose score is at least ``instant_above`` over the threshold is
+recognized at once, provided every usable frame of the track so far matched that same person
+(a stranger's one lucky frame after frames matching nobody still needs ``confirm_frames``).
+A clearly seen household member is then announced from the first frame instead of after
+``confirm_frames`` (at 15 fps that saves 130 ms). The bar is a strict operating point: its
+rates for the shipped model are in docs/MODEL.md and benchmarks/bench_matching.py.
+``instant_above < 0`` turns it off.
 
 Unknown: after ``unknown_frames`` usable frames where nobody reached the above, or when
 a track ends with >= 2 usable frames and no decision. Never "recognized" at track end
