@@ -4,10 +4,10 @@ Single-threaded recognition loop; the grabber and the MQTT network/delivery thre
 the only other threads. Signals only set flags: SIGTERM/SIGINT stop (tracks are closed,
 the outbox flushed, ``offline`` published), SIGHUP reloads the gallery between frames, and
 so does a change of the gallery file (polled every 2 s, so ``edge enroll`` takes effect
-without a signal). A missing,
-corrupt or wrong-model gallery does not stop the daemon: it logs the error once, reports it
-in the state topic (``gallery_error``), treats every face as unknown, and loads the file as
-soon as it is fixed -- a restart loop under systemd would help nobody.
+without a signal). A missing, corrupt or wrong-model gallery does not stop the daemon: it
+logs the error once, reports it in the state topic (``gallery_error``), treats every face as
+unknown, and loads the file as soon as it is fixed -- a restart loop would help nobody.
+
 The systemd watchdog is fed only while the loop iterates *and* the grabber shows
 progress (frames or retry steps), so a hung camera read or a stuck loop gets restarted,
 while an unplugged camera being retried does not.
