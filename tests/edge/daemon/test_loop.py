@@ -177,7 +177,8 @@ def test_camera_lost_is_retried_with_backoff_and_recovers(caplog):
     g = Grabber("scripted", opener=opener, retry_initial_s=0.05, retry_max_s=0.2)
     g.start()
     try:
-        wait_until(lambda: len(opens) >= 3 and g.frames >= 32)  # flowing again after 2 failures
+        # flowing again after 2 failures, until the third camera hangs after its 20th frame
+        wait_until(lambda: len(opens) >= 3 and g.frames >= 32 and g.empty >= 8)
         assert g.get(1.0) is not None
     finally:
         stop.set()
