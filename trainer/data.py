@@ -160,20 +160,11 @@ def pair_crops(
     Returns (crops, index_a, index_b, same, skipped): pairs whose image is missing, unreadable
     or faceless are dropped and their images listed in ``skipped`` (path -> reason).
     """
-    from tqdm import tqdm
-
-    from edge.errors import ImageError, NoFaceError
-    from edge.preprocess import face_crop_from_file
-
     unique = sorted({str(p) for a, b, _ in pairs for p in (a, b)})
-    where: dict[str, int] = {}
-    crops, skipped = [], {}
-    for path in tqdm(unique, desc="pair faces", unit="img", disable=not progress):
-        try:
-            crops.append(face_crop_from_file(path, detector, size).crop)
-            where[path] = len(crops) - 1
-        except (ImageError, NoFaceError) as exc:
-            skipped[path] = str(exc)
+    crops, found, skipped = file_crops(
+        [Path(u) for u in unique], detector, size, progress=progress, desc="pair faces"
+    )
+    where = {unique[i]: row for row, i in enumerate(found)}
     kept = [
         (where[str(a)], where[str(b)], s)
         for a, b, s in pairs
@@ -184,7 +175,7 @@ def pair_crops(
             f"none of the {len(pairs)} pairs has two usable images (first problem: {next(iter(skipped.values()), '?')})"
         )
     ia, ib, same = (np.asarray(v) for v in zip(*kept, strict=True))
-    return np.stack(crops), ia.astype(np.int64), ib.astype(np.int64), same.astype(bool), skipped
+    return crops, ia.astype(np.int64), ib.astype(np.int64), same.astype(bool), skipped
 
 
 def identification_set(
@@ -202,7 +193,12 @@ def identification_set(
 
 
 def file_crops(
-    files: list[Path], detector: Detector, size: int, *, progress: bool = True
+    files: list[Path],
+    detector: Detector,
+    size: int,
+    *,
+    progress: bool = True,
+    desc: str = "faces",
 ) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
     """(crops, indices of the files they came from, skipped path -> reason)."""
     from tqdm import tqdm
@@ -211,9 +207,7 @@ def file_crops(
     from edge.preprocess import face_crop_from_file
 
     crops, kept, skipped = [], [], {}
-    for i, path in enumerate(
-        tqdm(files, desc="identification faces", unit="img", disable=not progress)
-    ):
+    for i, path in enumerate(tqdm(files, desc=desc, unit="img", disable=not progress)):
         try:
             crops.append(face_crop_from_file(path, detector, size).crop)
             kept.append(i)

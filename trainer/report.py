@@ -113,7 +113,9 @@ def evaluate_model(
 
 def _one_shot(embed_fn, pairs, images, detector, size, n_way, trials, per_person, progress):
     files, labels = identification_set(pairs, images, per_person)
-    crops, kept, skipped = file_crops(files, detector, size, progress=progress)
+    crops, kept, skipped = file_crops(
+        files, detector, size, progress=progress, desc="identification faces"
+    )
     labels = labels[kept]
     out = {
         "n_way": n_way,
