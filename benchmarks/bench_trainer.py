@@ -195,6 +195,7 @@ def plot_curves(summaries: list[dict], path: Path = CURVE) -> None:
     for name, value in TARGETS.items():
         ax.axhline(value, ls="--", lw=0.8, color="grey")
         ax.text(0.5, value + 0.003, f"target, {name}", fontsize=8, color="grey")
+    ax.set_ylim(top=max(ax.get_ylim()[1], max(TARGETS.values()) + 0.012))
     ax.set_xlabel("training minutes (2-core CPU, graph tracing and monitoring included)")
     ax.set_ylabel("pairsDevTest 10-fold accuracy (inference mode)")
     ax.grid(alpha=0.3)
