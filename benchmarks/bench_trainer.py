@@ -11,6 +11,7 @@ the table and the accuracy-vs-time curve are rebuilt from those summaries, and a
 this script adds rows instead of losing the earlier ones.
 
     .venv/bin/python -m benchmarks.bench_trainer --minutes 6 --threads 2     # loss variants
+    .venv/bin/python -m benchmarks.bench_trainer --minutes 15 --variants semihard,contrastive,koch,staged
     .venv/bin/python -m benchmarks.bench_trainer --report-only             # re-write the doc
 
 The long no-teacher row is the trainer's defaults for 85 minutes, then added as a finished run
@@ -185,21 +186,58 @@ def table_rows(summaries: list[dict]) -> list[list[object]]:
     return rows
 
 
+def curve_styles(summaries: list[dict]) -> list[tuple[str, str]]:
+    """(colour, line style) per summary: one colour per setup (loss, teacher, head), one line
+    style per budget (dotted, dashed, dash-dot for the shorter ones; the longest solid), so
+    equal-budget rows share a style and one loss keeps one colour."""
+    setups = list(dict.fromkeys(setup(r) for r in summaries))
+    budgets = sorted({round(r["train_minutes"]) for r in summaries})
+    short = [":", "--", "-."]
+    style = {b: short[i % len(short)] for i, b in enumerate(budgets[:-1])}
+    style[budgets[-1]] = "-"
+    return [
+        (f"C{setups.index(setup(r)) % 10}", style[round(r["train_minutes"])]) for r in summaries
+    ]
+
+
+#: the right panel's x range: the equal-budget rows end near here on this machine
+STEP_ZOOM = 1000
+
+
 def plot_curves(summaries: list[dict], path: Path = CURVE) -> None:
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for r in summaries:
-        points = [(h["minutes"], h["pairs_acc"]) for h in r["history"] if h.get("pairs_acc")]
-        if points:
-            xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, marker=".", label=f"{r['label']}: {r['devtest']['kfold_accuracy']:.3f}")
-    for name, value in TARGETS.items():
-        ax.axhline(value, ls="--", lw=0.8, color="grey")
-        ax.text(0.5, value + 0.003, f"target, {name}", fontsize=8, color="grey")
-    ax.set_ylim(top=max(ax.get_ylim()[1], max(TARGETS.values()) + 0.012))
-    ax.set_xlabel("training minutes (2-core CPU, graph tracing and monitoring included)")
-    ax.set_ylabel("pairsDevTest 10-fold accuracy (inference mode)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    """Accuracy against training minutes (all of every run) and against steps (the first
+    ``STEP_ZOOM``), the second because the machine's speed differs between days."""
+    fig, (ax_min, ax_step) = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
+    for r, (colour, ls) in zip(summaries, curve_styles(summaries), strict=True):
+        points = [
+            (h["minutes"], h["step"], h["pairs_acc"]) for h in r["history"] if h.get("pairs_acc")
+        ]
+        if not points:
+            continue
+        minutes, steps, accs = zip(*points, strict=True)
+        label = f"{r['label']}: {r['devtest']['kfold_accuracy']:.3f}"
+        ax_min.plot(minutes, accs, ls=ls, color=colour, marker=".", ms=4, label=label)
+        zoom = [(x, y) for x, y in zip(steps, accs, strict=True) if x <= STEP_ZOOM * 1.05]
+        if zoom:
+            ax_step.plot(*zip(*zoom, strict=True), ls=ls, color=colour, marker=".", ms=4)
+    for ax in (ax_min, ax_step):
+        for name, value in TARGETS.items():
+            ax.axhline(value, ls="--", lw=0.8, color="grey")
+            ax.text(
+                0.01,
+                value + 0.003,
+                f"target, {name}",
+                fontsize=8,
+                color="grey",
+                transform=ax.get_yaxis_transform(),
+            )
+        ax.grid(alpha=0.3)
+    ax_min.set_ylim(top=max(ax_min.get_ylim()[1], max(TARGETS.values()) + 0.012))
+    ax_min.set_xlabel("training minutes (2-core CPU, graph tracing and monitoring included)")
+    ax_min.set_ylabel("pairsDevTest 10-fold accuracy (inference mode)")
+    ax_min.legend(fontsize=8, loc="lower right")
+    ax_step.set_xlabel(f"training steps (the first {STEP_ZOOM:,})")
+    ax_step.set_xlim(0, STEP_ZOOM * 1.05)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -237,7 +275,9 @@ Data: LFW (deep-funneled) minus every person in pairsDevTest.txt, plus the Celeb
 identities held out for validation; YuNet-aligned 64x64 crops; P x K = 32 x 4 + 8 one-image
 people per batch; AdamW, warmup + cosine LR over the time budget. "train min" is the wall-clock
 training budget on this 2-core CPU (graph tracing and per-epoch monitoring included); rows with
-the same budget are an equal-budget comparison. "DevTest 10-fold acc": LFW View 1 test pairs
+the same budget and date were trained one after another in one run of this script, and are the
+equal-budget comparison. Across dates compare steps, not minutes: this machine's speed varies
+from day to day (see "train images/s"). "DevTest 10-fold acc": LFW View 1 test pairs
 (never trained on), threshold chosen on the other 9 folds, mean ± std over the folds;
 "@ DevTrain threshold": one threshold fit on pairsDevTrain.txt; "one-shot 100-way": one photo of
 each of 100 pairsDevTest people enrolled, another photo of one of them identified (1,000 trials,

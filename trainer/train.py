@@ -1,5 +1,11 @@
 """The training loop: P x K batches, metric loss (+ teacher, + margin head), AdamW, checkpoints.
 
+The Siamese twins are one encoder: every image of a P x K batch goes through the same model in
+one call, and the losses compare every pair (or triplet) of its rows, so each comparison is a
+pair of twin branches that share all weights by construction, and only that one encoder is
+saved (the exportable embedding model of the Keras Siamese example). Koch's head and the
+margin-softmax centres are training-only variables, never part of ``encoder.keras``.
+
 A custom loop rather than ``model.fit``: the losses need the whole batch's labels, the teacher
 targets ride along, and the schedule is driven by a time budget as well as a step count.
 Progress is ``max(step / total_steps, elapsed / time_budget)``; the learning rate warms up

@@ -82,3 +82,14 @@ def test_stored_results_are_complete():
     assert stored, "benchmarks/results/trainer/ is empty"
     rows = bt.table_rows(stored)
     assert all(len(row) == len(bt.HEADERS) for row in rows)
+
+
+def test_curve_styles_colour_by_setup_and_dash_by_budget(tmp_path):
+    runs = [
+        bt.summarise("semihard, 6 min", _run(tmp_path, "a", 6.0), EVAL),
+        bt.summarise("teacher, 6 min", _run(tmp_path, "b", 6.0, "dlib"), EVAL),
+        bt.summarise("semihard, 85 min", _run(tmp_path, "c", 85.0), EVAL),
+    ]
+    (c1, s1), (c2, s2), (c3, s3) = bt.curve_styles(runs)
+    assert c1 == c3 != c2  # same setup, same colour
+    assert s1 == s2 != s3 and s3 == "-"  # same budget, same dashes; the longest is solid

@@ -43,7 +43,7 @@ def ref_batch_hard(y, e, margin):
         neg = [d[a, j] for j in range(len(y)) if y[j] != y[a]]
         if pos and neg:
             vals.append(max(max(pos) - min(neg) + margin, 0.0))
-    return np.mean(vals) if vals else 0.0
+    return (np.mean(vals) if vals else 0.0), (np.mean([v > 0 for v in vals]) if vals else 0.0)
 
 
 def ref_contrastive(y, e, margin):
@@ -95,7 +95,7 @@ def test_triplet_semihard_matches_numpy(labels, dim, dtype):
 def test_triplet_batch_hard_matches_numpy(labels, dim, dtype):
     e = _unit(np.random.default_rng(7 + dim), len(labels), dim, dtype)
     loss = losses.triplet_batch_hard(tf.constant(labels), tf.constant(e), 0.2)
-    np.testing.assert_allclose(loss.numpy(), ref_batch_hard(labels, e, 0.2), atol=1e-5)
+    np.testing.assert_allclose(loss.numpy(), ref_batch_hard(labels, e, 0.2)[0], atol=1e-5)
 
 
 @pytest.mark.parametrize(("labels", "dim", "dtype"), CASES)
@@ -153,3 +153,32 @@ def test_margin_softmax_matches_numpy_cosface():
         z[y[i]] -= 10.0 * 0.3
         ref.append(-z[y[i]] + np.log(np.sum(np.exp(z))))
     np.testing.assert_allclose(got, np.mean(ref), atol=1e-8)
+
+
+def test_margin_softmax_matches_numpy_arcface():
+    rng = np.random.default_rng(1)
+    e = _unit(rng, 6, 8, np.float64)
+    w = _unit(rng, 4, 8, np.float64)
+    y = np.array([0, 3, 1, -1, 2, 0])  # -1: a one-image person without a class centre
+    got = losses.margin_softmax(
+        tf.constant(y), tf.constant(e), tf.constant(w), kind="arcface", scale=16.0, margin=0.5
+    ).numpy()
+    ref = []
+    for i in range(len(y)):
+        if y[i] < 0:
+            continue
+        cos = w @ e[i]
+        z = 16.0 * cos
+        z[y[i]] = 16.0 * np.cos(np.arccos(cos[y[i]]) + 0.5)
+        ref.append(-z[y[i]] + np.log(np.sum(np.exp(z))))
+    np.testing.assert_allclose(got, np.mean(ref), atol=1e-6)
+
+
+@pytest.mark.parametrize(("labels", "dim", "dtype"), CASES)
+def test_batch_hard_active_fraction_matches_numpy(labels, dim, dtype):
+    e = _unit(np.random.default_rng(5 + dim), len(labels), dim, dtype)
+    _, active = losses.triplet_batch_hard(
+        tf.constant(labels), tf.constant(e), 0.5, return_active=True
+    )
+    assert np.isfinite(active.numpy())
+    np.testing.assert_allclose(active.numpy(), ref_batch_hard(labels, e, 0.5)[1], atol=1e-6)

@@ -40,27 +40,41 @@ def test_encoder_keras_round_trip(tmp_path):
     np.testing.assert_allclose(loaded(x, training=False), m(x, training=False), atol=1e-6)
 
 
-@pytest.mark.slow
-def test_tiny_training_run_separates_identities_in_inference_mode(tmp_path):
-    faces, patterns = synthetic_faces(people=12, per_person=12, size=32, seed=0)
-    cfg = TrainConfig(
+def _tiny(tmp_path, name: str, **settings) -> TrainConfig:
+    """A seconds-long run on 32x32 generated faces; ``settings`` override the defaults."""
+    base = dict(
         roots=[],
-        out=str(tmp_path / "run"),
+        out=str(tmp_path / name),
         input_size=32,
         width=0.25,
         embedding_size=32,
-        p=6,
-        k=4,
         singletons=0,
-        steps_per_epoch=40,
-        epochs=4,
-        lr=3e-3,
-        warmup_steps=20,
         val_fraction=0.0,
         threads=2,
         progress=False,
         seed=0,
     )
+    return TrainConfig(**{**base, **settings})
+
+
+def _inference_separation(run_dir, patterns) -> tuple[dict, np.ndarray]:
+    """Verification numbers (and embeddings) of fresh images of the training identities, from
+    the saved encoder.keras reloaded from disk and run in inference mode."""
+    import trainer.model  # noqa: F401  (registers L2Normalize)
+
+    model = keras.models.load_model(run_dir / "encoder.keras")
+    rng = np.random.default_rng(99)
+    crops = np.stack([sample(p, rng) for p in patterns for _ in range(8)])
+    labels = np.repeat(np.arange(len(patterns)), 8)
+    emb = embed(model, crops)
+    i, j, same = sampled_pairs(labels, 300, seed=1)
+    return verification_metrics(pair_scores(emb[i], emb[j]), same), emb
+
+
+@pytest.mark.slow
+def test_tiny_training_run_separates_identities_in_inference_mode(tmp_path):
+    faces, patterns = synthetic_faces(people=12, per_person=12, size=32, seed=0)
+    cfg = _tiny(tmp_path, "run", p=6, k=4, steps_per_epoch=40, epochs=4, lr=3e-3, warmup_steps=20)
     record = train(cfg, faces)
     out = tmp_path / "run"
     assert (out / "encoder.keras").exists() and (out / "training_curve.png").exists()
@@ -68,17 +82,7 @@ def test_tiny_training_run_separates_identities_in_inference_mode(tmp_path):
     assert len(saved["history"]) == 4 and saved["data"]["train"]["identities"] == 12
     assert record["history"][-1]["step"] == 160
 
-    # fresh images of the same identities, inference mode, after a reload from disk
-    import trainer.model  # noqa: F401
-
-    model = keras.models.load_model(out / "encoder.keras")
-    rng = np.random.default_rng(99)
-    crops = np.stack([sample(p, rng) for p in patterns for _ in range(8)])
-    labels = np.repeat(np.arange(len(patterns)), 8)
-    emb = embed(model, crops)
-    i, j, same = sampled_pairs(labels, 300, seed=1)
-    scores = pair_scores(emb[i], emb[j])
-    m = verification_metrics(scores, same)
+    m, emb = _inference_separation(out, patterns)
     assert m["mean_same"] - m["mean_different"] > 0.3, m
     assert m["kfold_accuracy"] > 0.85, m
     assert np.std(emb, axis=0).mean() > 0.05  # not collapsed to one point
@@ -93,29 +97,36 @@ def test_tiny_training_run_separates_identities_in_inference_mode(tmp_path):
 def test_staged_mining_with_margin_head_trains(tmp_path):
     """Staged semi-hard -> batch-hard with a CosFace head (each trace costs ~10 s, so one case;
     the other losses are checked against NumPy in test_losses)."""
-    loss, head = "staged", "cosface"
     faces, _ = synthetic_faces(people=8, per_person=6, size=32, seed=2)
-    cfg = TrainConfig(
-        roots=[],
-        out=str(tmp_path / loss),
-        input_size=32,
-        width=0.25,
+    cfg = _tiny(
+        tmp_path,
+        "staged",
         embedding_size=16,
         p=4,
         k=3,
-        singletons=0,
         steps_per_epoch=6,
         epochs=2,
-        loss=loss,
-        head=head,
+        loss="staged",
+        head="cosface",
         staged_switch=0.5,
-        val_fraction=0.0,
-        threads=2,
-        progress=False,
     )
-    record = train(cfg, faces)
-    hist = record["history"]
+    hist = train(cfg, faces)["history"]
     assert [h["step"] for h in hist] == [6, 12]
     assert all(np.isfinite(h["loss"]) and h["loss"] > 0 for h in hist)
-    if loss == "staged":
-        assert [h["mining"] for h in hist] == ["semihard", "batchhard"]
+    assert [h["mining"] for h in hist] == ["semihard", "batchhard"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["contrastive", "koch"])
+def test_seed_project_losses_train_to_separating_embeddings(tmp_path, loss):
+    """The seeds' contrastive loss and Koch's BCE head, through the real loop: the loss falls
+    and the saved encoder separates the identities in inference mode."""
+    faces, patterns = synthetic_faces(people=10, per_person=10, size=32, seed=3)
+    cfg = _tiny(
+        tmp_path, loss, loss=loss, p=5, k=4, steps_per_epoch=30, epochs=3, lr=1e-2, warmup_steps=15
+    )
+    hist = train(cfg, faces)["history"]
+    assert all(np.isfinite(h["loss"]) for h in hist)
+    assert hist[-1]["metric_loss"] < hist[0]["metric_loss"], hist
+    m, _ = _inference_separation(tmp_path / loss, patterns)
+    assert m["kfold_accuracy"] > 0.8 and m["mean_same"] > m["mean_different"] + 0.2, m
