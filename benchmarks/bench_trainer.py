@@ -274,7 +274,9 @@ def report(summaries: list[dict], doc: Path = DOC, curve: Path = CURVE) -> str:
 Data: LFW (deep-funneled) minus every person in pairsDevTest.txt, plus the CelebA subset; 5% of
 identities held out for validation; YuNet-aligned 64x64 crops; P x K = 32 x 4 + 8 one-image
 people per batch; AdamW, warmup + cosine LR over the time budget. "train min" is the wall-clock
-training budget on this 2-core CPU (graph tracing and per-epoch monitoring included); rows with
+training budget on this 2-core CPU (graph tracing and per-epoch monitoring included; the one-time,
+cached passes before it are not: face detection and alignment of both roots, under 2 min, and
+for the teacher row dlib's embeddings of every training face, 13 min on both cores); rows with
 the same budget and date were trained one after another in one run of this script, and are the
 equal-budget comparison. Across dates compare steps, not minutes: this machine's speed varies
 from day to day (see "train images/s"). "DevTest 10-fold acc": LFW View 1 test pairs
