@@ -217,9 +217,7 @@ def plot_curves(summaries: list[dict], path: Path = CURVE) -> None:
         minutes, steps, accs = zip(*points, strict=True)
         label = f"{r['label']}: {r['devtest']['kfold_accuracy']:.3f}"
         ax_min.plot(minutes, accs, ls=ls, color=colour, marker=".", ms=4, label=label)
-        zoom = [(x, y) for x, y in zip(steps, accs, strict=True) if x <= STEP_ZOOM * 1.05]
-        if zoom:
-            ax_step.plot(*zip(*zoom, strict=True), ls=ls, color=colour, marker=".", ms=4)
+        ax_step.plot(steps, accs, ls=ls, color=colour, marker=".", ms=4)  # clipped by xlim
     for ax in (ax_min, ax_step):
         for name, value in TARGETS.items():
             ax.axhline(value, ls="--", lw=0.8, color="grey")

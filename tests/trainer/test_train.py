@@ -96,7 +96,7 @@ def test_tiny_training_run_separates_identities_in_inference_mode(tmp_path):
 @pytest.mark.slow
 def test_staged_mining_with_margin_head_trains(tmp_path):
     """Staged semi-hard -> batch-hard with a CosFace head (each trace costs ~10 s, so one case;
-    the other losses are checked against NumPy in test_losses)."""
+    ArcFace is checked against NumPy in test_losses)."""
     faces, _ = synthetic_faces(people=8, per_person=6, size=32, seed=2)
     cfg = _tiny(
         tmp_path,
