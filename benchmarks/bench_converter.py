@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _args(argv)
     from benchmarks._report import markdown_table, write_section
-    from converter.calibration import collect_faces, make_detector
+    from converter.calibration import collect_faces
     from converter.convert import encoder_shapes, load_encoder
     from converter.embed import (
         cosine_stats,
@@ -71,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     from converter.inspect import xnnpack_delegation
     from converter.pipeline import QuantizeOptions, quantize
+    from edge.detectors import TRAINING_DETECTOR, create_detector
     from edge.embedder import Embedder
     from trainer.evaluate import accuracy_at, best_threshold, kfold_accuracy, read_pairs
 
     model = load_encoder(args.model)
     size, _ = encoder_shapes(model, str(args.model))
-    detector = make_detector()
+    detector = create_detector(TRAINING_DETECTOR)
     train_pairs = read_pairs(args.pairs_train, args.images)
     test_pairs = read_pairs(args.pairs_test, args.images)
     files = sorted({p for a, b, _ in train_pairs + test_pairs for p in (a, b)})

@@ -113,10 +113,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--fps", type=float, default=15)
     ap.add_argument("--instant-above", type=float, default=0.1, help="tracking.instant_above")
-    ap.add_argument(
-        "--yunet",
-        default=str(ROOT.parent / "shared/models/yunet/face_detection_yunet_2026may.onnx"),
-    )
     ap.add_argument("--note", default="", help="appended to the report (e.g. machine load)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
@@ -125,13 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     from edge.pipeline import DEFAULT_MODEL
     from tests.edge.daemon.door import make_door_video, video_to_frames
 
-    yunet = Path(args.yunet)
-    if not yunet.is_file():
-        print(f"{yunet}: YuNet model not found (--yunet)", file=sys.stderr)
-        return 2
     tmp = Path(tempfile.mkdtemp(prefix="bench-daemon-"))
     (tmp / "door").mkdir()
-    door = make_door_video(tmp / "door", DEFAULT_MODEL, str(yunet))
+    door = make_door_video(tmp / "door", DEFAULT_MODEL, "yunet")  # the shipped YuNet
     frames_dir = video_to_frames(door["video"], tmp / "frames")
     received, rss = run_daemon(door, frames_dir, tmp, args.fps, args.instant_above, args.seconds)
     main_run = latencies(received)

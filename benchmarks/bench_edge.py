@@ -23,10 +23,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import markdown_table, write_section
-from benchmarks.frames import YUNET, door_frames, lfw_files
-from edge.detectors import create_detector
+from benchmarks.frames import door_frames, lfw_files
+from edge.detectors import DetectorSettings, create_detector
 from edge.embedder import Embedder
-from edge.gallery import Gallery
+from edge.gallery import STORED_CROP_SIZE, Gallery
 from edge.matching import Matcher
 from edge.pipeline import Recognizer, resolve_model
 
@@ -36,22 +36,22 @@ def synthetic_gallery(embedder: Embedder, people: int = 10, per: int = 5) -> Gal
     g = Gallery.create("bench.npz", embedder.model_id, embedder.input_size, embedder.embedding_size)
     v = rng.normal(size=(people * per, embedder.embedding_size)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    crops = np.zeros((per, embedder.input_size, embedder.input_size, 3), np.uint8)
+    crops = np.zeros((per, STORED_CROP_SIZE, STORED_CROP_SIZE, 3), np.uint8)  # none kept
     for i in range(people):
         g.enroll(f"p{i}", crops, v[i * per : (i + 1) * per], [""] * per)
     return g
 
 
-def detectors(detect_width: int) -> dict[str, dict]:
+def detectors(detect_width: int) -> dict[str, DetectorSettings]:
     return {
-        "yunet": {"model_path": str(YUNET), "detect_width": detect_width},
-        "haar": {"detect_width": detect_width},
+        backend: DetectorSettings(backend=backend, detect_width=detect_width)
+        for backend in ("yunet", "haar")
     }
 
 
 def time_pipeline(recognizer: Recognizer, frames: list[np.ndarray]) -> dict[str, float]:
     for frame in frames[:5]:
-        recognizer.process(frame)
+        recognizer.recognize_faces(frame)
     stages: dict[str, list[float]] = {
         "detect": [],
         "align": [],
@@ -62,7 +62,7 @@ def time_pipeline(recognizer: Recognizer, frames: list[np.ndarray]) -> dict[str,
     faces = 0
     for frame in frames:
         t0 = time.perf_counter()
-        faces += len(recognizer.process(frame))
+        faces += len(recognizer.recognize_faces(frame))
         stages["total"].append(time.perf_counter() - t0)
         for k, v in recognizer.timings.items():
             stages[k].append(v)
@@ -94,9 +94,9 @@ def time_face_recognition(frames: list[np.ndarray]) -> dict[str, float]:
     }
 
 
-def recall(detector_name: str, options: dict, files: list[Path]) -> float:
+def recall(settings: DetectorSettings, files: list[Path]) -> float:
     """Share of LFW photos where a detected face covers the photo's centre (the labelled one)."""
-    detector = create_detector(detector_name, options)
+    detector = create_detector(settings)
     hits = 0
     for path in files:
         image = cv2.imread(str(path))
@@ -125,8 +125,8 @@ def main() -> None:
         cv2.setNumThreads(threads)
         embedder = Embedder(model, threads=threads)
         matcher = Matcher(synthetic_gallery(embedder), embedder.threshold)
-        for name, options in detectors(args.detect_width).items():
-            r = time_pipeline(Recognizer(create_detector(name, options), embedder, matcher), frames)
+        for name, settings in detectors(args.detect_width).items():
+            r = time_pipeline(Recognizer(create_detector(settings), embedder, matcher), frames)
             results[(name, threads)] = r
             rows.append(
                 [
@@ -163,8 +163,7 @@ def main() -> None:
     cv2.setNumThreads(1)
     files = lfw_files(args.recall, seed=2)
     recall_rows = [
-        [name, f"{recall(name, dict(options, detect_width=0), files):.3f}"]
-        for name, options in detectors(0).items()
+        [name, f"{recall(settings, files):.3f}"] for name, settings in detectors(0).items()
     ]
     print(recall_rows, flush=True)
 

@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import markdown_table, write_section
 from benchmarks.bench_vs_dlib import PAIRS
-from benchmarks.frames import LFW, YUNET
-from edge.detectors import create_detector
+from benchmarks.frames import LFW
+from edge.detectors import TRAINING_DETECTOR, create_detector
 from edge.embedder import Embedder
 from edge.errors import DoorfaceError
-from edge.gallery import Gallery
+from edge.gallery import STORED_CROP_SIZE, Gallery
 from edge.matching import STRATEGIES, Matcher
 from edge.pipeline import resolve_model
 from edge.preprocess import face_crop_from_file
@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     model = resolve_model(args.model)
     embedder = Embedder(model)
-    detector = create_detector("yunet", {"model_path": str(YUNET), "detect_width": 0})
+    detector = create_detector(TRAINING_DETECTOR)  # whole photos, as the trainer cuts them
     files, labels = identification_set(PAIRS, LFW, per_person=12)
     names, counts = np.unique(labels, return_counts=True)
     rng = np.random.default_rng(0)
@@ -70,7 +70,7 @@ def main() -> None:
         enrol = embed(paths[: args.enrol])
         gallery.enroll(
             name,
-            np.zeros((len(enrol), embedder.input_size, embedder.input_size, 3), np.uint8),
+            np.zeros((len(enrol), STORED_CROP_SIZE, STORED_CROP_SIZE, 3), np.uint8),
             enrol,
             [""] * len(enrol),
         )

@@ -34,10 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._report import markdown_table, write_section
-from benchmarks.frames import LFW, SHARED, YUNET, door_frames
+from benchmarks.frames import LFW, SHARED, door_frames
 from edge.align import align_face
-from edge.detectors import create_detector
+from edge.detectors import DetectorSettings, create_detector
 from edge.detectors.haar import BOX_LANDMARKS
+from edge.detectors.yunet import SHIPPED_MODEL
 from edge.embedder import Embedder
 from edge.pipeline import resolve_model
 from trainer.data import identification_set
@@ -52,7 +53,7 @@ class Ours:
 
     def __init__(self, model: Path) -> None:
         self.embedder = Embedder(model, threads=1)
-        self.detector = create_detector("yunet", {"model_path": str(YUNET), "detect_width": 320})
+        self.detector = create_detector(DetectorSettings(detect_width=320))
         self.misses = 0
 
     def crop(self, image: np.ndarray) -> np.ndarray:
@@ -156,10 +157,10 @@ frames = door_frames(20, seed=3)
 """
 RSS_OURS = """
 from edge.align import align_face
-from edge.detectors import create_detector
+from edge.detectors import DetectorSettings, create_detector
 from edge.embedder import Embedder
 embedder = Embedder({model!r})
-detector = create_detector("yunet", {{"model_path": {yunet!r}, "detect_width": 320}})
+detector = create_detector(DetectorSettings(detect_width=320))
 for frame in frames:
     for face in detector.detect(frame):
         embedder.embed(align_face(frame, face.landmarks, embedder.input_size))
@@ -180,7 +181,7 @@ print(int(hwm.split()[1]) / 1024)
 
 
 def peak_rss_mb(model: Path, ours: bool) -> float:
-    body = RSS_OURS.format(model=str(model), yunet=str(YUNET)) if ours else RSS_DLIB
+    body = RSS_OURS.format(model=str(model)) if ours else RSS_DLIB
     code = RSS_PREAMBLE.format(root=str(ROOT)) + body + RSS_REPORT
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -189,7 +190,7 @@ def peak_rss_mb(model: Path, ours: bool) -> float:
 def sizes(model: Path) -> tuple[float, float]:
     import face_recognition_models as frm
 
-    ours = model.stat().st_size + YUNET.stat().st_size
+    ours = model.stat().st_size + SHIPPED_MODEL.stat().st_size
     theirs = sum(
         Path(p).stat().st_size
         for p in (

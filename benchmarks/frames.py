@@ -12,7 +12,6 @@ from edge.demo import paste, scene
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 LFW = SHARED / "data" / "lfw"
-YUNET = SHARED / "models" / "yunet" / "face_detection_yunet_2026may.onnx"
 
 
 def lfw_files(n: int, seed: int = 0) -> list[Path]:

@@ -1,7 +1,9 @@
 """Representative faces: real photos -> the edge's own detect+align -> (N, S, S, 3) RGB crops.
 
 Every crop comes out of :func:`edge.preprocess.face_crop_from_file`, the same code the Pi runs,
-so the int8 ranges are calibrated on exactly the pixels the model will see. Sampling is
+so the int8 ranges are calibrated on exactly the pixels the model will see. The detector is
+the trainer's (:data:`edge.detectors.TRAINING_DETECTOR`: the shipped YuNet on whole photos)
+unless ``--detector*`` says otherwise. Sampling is
 round-robin over identity folders (seeded), so a folder-per-person root such as LFW gives one
 face from each of many people rather than 300 photos of George W. Bush.
 """
@@ -15,31 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from converter.errors import ConverterError
-from edge.detectors import Detector, create_detector
+from edge.detectors import TRAINING_DETECTOR, Detector, create_detector
 from edge.errors import DoorfaceError
 from edge.image import IMAGE_SUFFIXES
 
-#: Where the repository expects YuNet (``../shared`` beside the checkout).
-DEFAULT_YUNET = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared"
-    / "models"
-    / "yunet"
-    / "face_detection_yunet_2026may.onnx"
-)
 DEFAULT_SAMPLES = 300
-
-
-def make_detector(yunet: str | Path | None = None) -> Detector:
-    """YuNet at full resolution (``detect_width: 0``): calibration photos are small and we want
-    every landmark as precise as possible. ``yunet=None``: the default path, else ``auto``
-    (YuNet via $DOORFACE_YUNET_MODEL, else Haar). An explicit path that is missing is an error.
-    """
-    if yunet is not None:
-        return create_detector("yunet", {"model_path": str(yunet), "detect_width": 0})
-    if DEFAULT_YUNET.is_file():
-        return create_detector("yunet", {"model_path": str(DEFAULT_YUNET), "detect_width": 0})
-    return create_detector("auto", {"detect_width": 0})
 
 
 def images_by_identity(root: str | Path) -> dict[str, list[Path]]:
@@ -93,7 +75,7 @@ def collect_faces(
     from edge.preprocess import face_crop_from_file
 
     groups = images_by_identity(root)
-    detector = detector or make_detector()
+    detector = detector or create_detector(TRAINING_DETECTOR)
     crops: list[np.ndarray] = []
     used: list[Path] = []
     tried = 0

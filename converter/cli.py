@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from converter.errors import CheckFailed, ConverterError
+from edge.detectors.settings import TRAINING_DETECTOR, add_detector_options, settings_from_args
 from edge.errors import run_command
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--pairs", type=Path, help="LFW pair file to measure/calibrate the threshold")
     q.add_argument("--images", type=Path, help="image root the pair file refers to")
     q.add_argument("--threshold", type=float, help="recommended cosine threshold (overrides)")
-    q.add_argument("--yunet", type=Path, help="YuNet ONNX (default ../shared/models/yunet/...)")
+    add_detector_options(q, TRAINING_DETECTOR)
     q.add_argument("--seed", type=int, default=0, help="calibration sampling seed")
     q.add_argument(
         "--per-tensor",
@@ -62,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--tolerance-p1", type=float, default=0.95)
     m.add_argument("--tolerance-decisions", type=float, default=0.97)
     m.add_argument("--tolerance-accuracy-drop", type=float, default=0.01)
-    m.add_argument("--yunet", type=Path)
+    add_detector_options(m, TRAINING_DETECTOR)
     m.add_argument("--json", type=Path, help="write the results as JSON")
     m.add_argument("--quiet", action="store_true")
     return p
@@ -83,7 +84,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         pairs=args.pairs,
         images=args.images,
-        yunet=args.yunet,
+        detector=settings_from_args(args),
         seed=args.seed,
         per_channel=not args.per_tensor,
         progress=not args.quiet,
@@ -174,7 +175,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         args.images,
         pairs=args.pairs,
         max_images=args.max_images,
-        yunet=args.yunet,
+        detector_settings=settings_from_args(args),
         progress=not args.quiet,
     )
     print(json.dumps(result, indent=2))

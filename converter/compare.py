@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from converter.calibration import collect_faces, make_detector
+from converter.calibration import collect_faces
 from converter.convert import encoder_shapes, load_encoder
 from converter.embed import cosine_stats, keras_embeddings, pair_file_faces, pair_scores
 from converter.errors import CheckFailed, ConverterError
+from edge.detectors import TRAINING_DETECTOR, DetectorSettings, create_detector
 from edge.embedder import Embedder
 from trainer.evaluate import verification_metrics
 
@@ -37,7 +38,7 @@ def compare(
     *,
     pairs: str | Path | None = None,
     max_images: int = 500,
-    yunet: str | Path | None = None,
+    detector_settings: DetectorSettings = TRAINING_DETECTOR,
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def compare(
             f"{tflite_path}: takes {embedder.input_size}px -> {embedder.embedding_size}-d, "
             f"{keras_path} takes {size}px -> {dim}-d: not the same model"
         )
-    detector = make_detector(yunet)
+    detector = create_detector(detector_settings)
     threshold = embedder.threshold
     result: dict[str, Any] = {
         "keras": str(keras_path),

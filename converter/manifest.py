@@ -17,7 +17,8 @@ from typing import Any
 from converter.errors import ConverterError
 from converter.inspect import ModelReport, TensorInfo
 from edge.align import PREPROCESS_VERSION
-from edge.manifest import ModelManifest, TensorQuant
+from edge.confidence import ConfidenceModel
+from edge.manifest import DetectorRecord, ModelManifest, TensorQuant
 
 _TOOLS = {
     "tensorflow": ("tensorflow-cpu", "tensorflow"),
@@ -77,6 +78,8 @@ def build_manifest(
     source_sha256: str = "",
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    detector: DetectorRecord | None = None,
+    confidence: ConfidenceModel | None = None,
 ) -> ModelManifest:
     """Manifest for these exact bytes; validated by round-tripping through ``from_json``."""
     manifest = ModelManifest(
@@ -91,11 +94,13 @@ def build_manifest(
         channel_order="RGB",
         pixel_format="uint8 0..255, rescaled inside the model",
         preprocessing=PREPROCESS_VERSION,
+        detector=detector,
         metrics=metrics or {},
         source_sha256=source_sha256,
         tools=tool_versions(),
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         extra=extra or {},
+        confidence=confidence,
     )
     # The same validation the edge applies; a contract violation fails here, before writing.
     ModelManifest.from_json(json.loads(json.dumps(manifest.to_json())), "manifest")

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from converter.calibration import DEFAULT_SAMPLES, collect_faces, make_detector
+from converter.calibration import DEFAULT_SAMPLES, collect_faces
 from converter.convert import MODES, convert, encoder_shapes, load_encoder
 from converter.embed import (
     cosine_stats,
@@ -32,7 +32,9 @@ from converter.embed import (
 from converter.errors import ConverterError
 from converter.inspect import inspect_bytes
 from converter.manifest import build_manifest, read_training_json, sha256_bytes
-from edge.manifest import ModelManifest, manifest_path_for, sha256_file
+from edge.confidence import ConfidenceModel
+from edge.detectors import TRAINING_DETECTOR, Detector, DetectorSettings, create_detector
+from edge.manifest import DetectorRecord, ModelManifest, manifest_path_for, sha256_file
 from trainer.evaluate import best_threshold, verification_metrics
 
 
@@ -43,7 +45,7 @@ class QuantizeOptions:
     threshold: float | None = None
     pairs: Path | None = None
     images: Path | None = None
-    yunet: Path | None = None
+    detector: DetectorSettings = TRAINING_DETECTOR  # calibration and pair faces
     seed: int = 0
     per_channel: bool = True
     progress: bool = True
@@ -91,7 +93,7 @@ def quantize(
     if faces is None and (opts.mode == "int8" or calibration is not None):
         if calibration is None:
             raise ConverterError("--calibration: int8 needs a folder of face photos")
-        detector = make_detector(opts.yunet)
+        detector = create_detector(opts.detector)
         faces, _ = collect_faces(
             calibration,
             size,
@@ -138,7 +140,7 @@ def quantize(
                 tflite_embeddings(tmp_tflite, faces, manifest=provisional),
             )
         if opts.pairs is not None:
-            detector = detector or make_detector(opts.yunet)
+            detector = detector or create_detector(opts.detector)
             pair_metrics, calibrated = evaluate_pairs(
                 model,
                 tmp_tflite,
@@ -196,6 +198,8 @@ def quantize(
             source_sha256=sha256_file(model_path),
             metrics=metrics,
             extra=extra,
+            detector=detector_trained_with(model_path, training, detector),
+            confidence=confidence_trained_with(model_path, training),
         )
         tmp_json = _temp_in(out.parent, manifest_path_for(out).name)
         _write_fsync(tmp_json, (json.dumps(manifest.to_json(), indent=2) + "\n").encode())
@@ -212,6 +216,30 @@ def quantize(
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
+
+
+def detector_trained_with(
+    model_path: Path, training: dict[str, Any] | None, calibration: Detector | None
+) -> DetectorRecord | None:
+    """The detector the model learned on, for the manifest: ``training.json``'s record (the
+    trainer writes one), else the calibration detector's, else None (unknown, e.g. faces passed
+    in directly); the edge warns when it runs another."""
+    if training is not None and "detector" in training:
+        where = f"{model_path.parent / 'training.json'}: detector"
+        return DetectorRecord.from_json(training["detector"], where)
+    return None if calibration is None else calibration.record
+
+
+def confidence_trained_with(
+    model_path: Path, training: dict[str, Any] | None
+) -> ConfidenceModel | None:
+    """``training.json``'s ``confidence`` block (fitted on held-out identities by
+    :func:`trainer.calibration.fit_confidence`), or None: then the manifest has none. Fitted on
+    the float model's scores; int8 keeps cosines within about 0.01 of them, so it carries over."""
+    if training is None or not training.get("confidence"):
+        return None
+    where = f"{model_path.parent / 'training.json'}: confidence"
+    return ConfidenceModel.from_json(training["confidence"], where)
 
 
 def evaluate_pairs(

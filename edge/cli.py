@@ -14,6 +14,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from edge.detectors.settings import add_detector_options, settings_from_args
+from edge.embedder import RECOGNITION_FLIP
 from edge.errors import DoorfaceError, run_command
 
 log = logging.getLogger("edge")
@@ -25,49 +27,34 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         "--model", help="encoder .tflite (its .json manifest beside it); default: the shipped model"
     )
     p.add_argument("--threads", type=int, default=1, help="LiteRT interpreter threads (default 1)")
-
-
-def _add_detector_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--detector",
-        default="auto",
-        help="auto | yunet | haar (auto: YuNet if a model file is given or $DOORFACE_YUNET_MODEL is set, else Haar)",
-    )
-    p.add_argument(
-        "--yunet-model", help="path to face_detection_yunet_*.onnx (implies --detector yunet)"
-    )
-    p.add_argument(
-        "--detect-width",
-        type=int,
-        default=None,
-        help="detect on a copy at most this wide (0: full size)",
+        "--no-flip",
+        dest="flip",
+        action="store_false",
+        default=RECOGNITION_FLIP,
+        help="embed each face once, not also mirrored (enrol and match the same way)",
     )
 
 
 def _detector(args: argparse.Namespace):
+    """The detector of ``--detector/--detector-model/--detect-width`` (one factory for all)."""
     from edge.detectors import create_detector
 
-    options: dict = {}
-    name = args.detector
-    if args.yunet_model:
-        options["model_path"] = args.yunet_model
-        name = "yunet" if name == "auto" else name
-    if args.detect_width is not None:
-        options["detect_width"] = args.detect_width
-    return create_detector(name, options)
+    return create_detector(settings_from_args(args))
 
 
 def _embedder(args: argparse.Namespace):
     from edge.embedder import Embedder
     from edge.pipeline import resolve_model
 
-    return Embedder(resolve_model(args.model), threads=args.threads)
+    return Embedder(resolve_model(args.model), threads=args.threads, flip=args.flip)
 
 
 # -- enroll ------------------------------------------------------------------------------
 def cmd_enroll(args: argparse.Namespace) -> int:
     from edge.enroll import crops_from_images, crops_from_source
-    from edge.gallery import Gallery
+    from edge.gallery import Gallery, gallery_lock
+    from edge.pipeline import detector_mismatch
 
     if bool(args.paths) == bool(args.source):
         raise DoorfaceError("enroll: give image PATHs or --source (not both)")
@@ -76,6 +63,9 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         args.gallery, embedder.model_id, embedder.input_size, embedder.embedding_size
     )
     detector = _detector(args)
+    mismatch = detector_mismatch(detector, embedder)
+    if mismatch:
+        log.warning("%s", mismatch)
     if args.source:
         result = crops_from_source(
             args.source, detector, embedder, args.count, timeout=args.timeout
@@ -91,9 +81,13 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         return 1
     import numpy as np
 
-    crops = np.stack(result.crops)
-    gallery.enroll(args.name, crops, embedder.embed(crops), result.sources)
-    gallery.save()
+    embeddings = embedder.embed(np.stack(result.crops))
+    with gallery_lock(args.gallery):  # load again: another writer may have changed it meanwhile
+        gallery = Gallery.open_or_create(
+            args.gallery, embedder.model_id, embedder.input_size, embedder.embedding_size
+        )
+        gallery.enroll(args.name, np.stack(result.stored_crops), embeddings, result.sources)
+        gallery.save()
     total = sum(p.samples for p in gallery.persons() if p.name == args.name)
     print(
         f"enrolled {args.name}: {len(result.crops)} faces used, {len(result.skipped)} skipped "
@@ -106,16 +100,16 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 def cmd_identify(args: argparse.Namespace) -> int:
     from edge.errors import ImageError
     from edge.image import list_images, load_image
-    from edge.pipeline import build_recognizer
+    from edge.pipeline import recognizer_from_files
 
-    recognizer = build_recognizer(
+    recognizer = recognizer_from_files(
         args.model,
         args.gallery,
-        args.detector if not args.yunet_model else "yunet",
-        {"model_path": args.yunet_model} if args.yunet_model else None,
+        settings_from_args(args),
         threads=args.threads,
         threshold=args.threshold,
         margin=args.margin,
+        flip=args.flip,
     )
     images, problems = list_images(args.paths)
     for problem in problems:
@@ -130,12 +124,13 @@ def cmd_identify(args: argparse.Namespace) -> int:
                 print(json.dumps({"image": str(path), "faces": [], "error": str(exc)}))
             print(f"skipped: {exc}", file=sys.stderr)
             continue
-        results = recognizer.process(image)
+        results = recognizer.recognize_faces(image)
         faces = [
             {
                 "box": [round(v) for v in r.face.box],
                 "name": r.match.name,
                 "score": round(r.match.score, 4),
+                "confidence": _rounded(r.match.confidence),
             }
             for r in results
         ]
@@ -151,27 +146,36 @@ def cmd_identify(args: argparse.Namespace) -> int:
     return 1 if failures and failures == len(images) + len(problems) else 0
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
 # -- gallery -----------------------------------------------------------------------------
 def cmd_gallery(args: argparse.Namespace) -> int:
-    from edge.gallery import Gallery
+    from edge.gallery import Gallery, gallery_lock
 
     gallery = Gallery.load(args.gallery)
-    if args.action == "list":
-        people = gallery.persons()
-        if args.json:
-            print(
-                json.dumps(
-                    {
-                        "model_id": gallery.model_id,
-                        "people": [{"name": p.name, "samples": p.samples} for p in people],
-                    }
-                )
+    if args.action != "list":
+        with gallery_lock(args.gallery):  # one writer: load again inside the lock
+            return _change_gallery(args, Gallery.load(args.gallery))
+    people = gallery.persons()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "model_id": gallery.model_id,
+                    "people": [{"name": p.name, "samples": p.samples} for p in people],
+                }
             )
-        else:
-            print(f"{gallery.path}: {len(people)} people, model {gallery.model_id[:12]}")
-            for p in people:
-                print(f"  {p.name}: {p.samples} samples")
-        return 0
+        )
+    else:
+        print(f"{gallery.path}: {len(people)} people, model {gallery.model_id[:12]}")
+        for p in people:
+            print(f"  {p.name}: {p.samples} samples")
+    return 0
+
+
+def _change_gallery(args: argparse.Namespace, gallery) -> int:
     if args.action == "remove":
         removed = gallery.remove(args.name)
         gallery.save()
@@ -193,7 +197,7 @@ def cmd_gallery(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from edge.gallery import Gallery
+    from edge.gallery import STORED_CROP_SIZE, Gallery
     from edge.matching import Matcher
     from edge.pipeline import Recognizer
     from edge.sources import open_source
@@ -209,7 +213,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         vectors = rng.normal(size=(50, embedder.embedding_size)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        crops = np.zeros((50, embedder.input_size, embedder.input_size, 3), np.uint8)
+        crops = np.zeros((50, STORED_CROP_SIZE, STORED_CROP_SIZE, 3), np.uint8)  # none kept
         for i in range(10):
             gallery.enroll(
                 f"person{i}", crops[i * 5 : i * 5 + 5], vectors[i * 5 : i * 5 + 5], [""] * 5
@@ -225,12 +229,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not frames:
         raise DoorfaceError(f"{args.source}: no frames")
     for _ in range(args.warmup):
-        recognizer.process(frames[0].image, frames[0].detect_image)
+        recognizer.recognize_faces(frames[0].image, frames[0].detect_image)
     totals = []
     for i in range(args.frames):
         frame = frames[i % len(frames)]
         t0 = time.perf_counter()
-        faces += len(recognizer.process(frame.image, frame.detect_image))
+        faces += len(recognizer.recognize_faces(frame.image, frame.detect_image))
         totals.append(time.perf_counter() - t0)
         for stage, seconds in recognizer.timings.items():
             stages[stage].append(seconds)
@@ -273,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-face", type=int, default=40, help="ignore faces smaller than this (pixels)"
     )
     _add_model_options(p)
-    _add_detector_options(p)
+    add_detector_options(p)
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("identify", help="who is in these images")
@@ -287,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--margin", type=float, default=0.05, help="best must beat runner-up by this (default 0.05)"
     )
     _add_model_options(p)
-    _add_detector_options(p)
+    add_detector_options(p)
     p.set_defaults(func=cmd_identify)
 
     p = sub.add_parser("gallery", help="list, remove, rename, rebuild")
@@ -315,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--gallery", help="gallery to match against (default: a synthetic 10-person one)"
     )
     _add_model_options(p)
-    _add_detector_options(p)
+    add_detector_options(p)
     p.set_defaults(func=cmd_bench)
 
     for hook in _extensions():
@@ -324,12 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions() -> list[Callable]:
-    """Subcommands that live in their own packages (the daemon, the demo)."""
+    """Subcommands that live in their own packages (the daemon, the demo, the web app)."""
     import importlib
     import importlib.util
 
     hooks = []
-    for module in ("edge.daemon.cli", "edge.demo"):
+    for module in ("edge.daemon.cli", "edge.demo", "edge.web.cli"):
         if importlib.util.find_spec(module) is not None:
             hooks.append(importlib.import_module(module).add_commands)
     return hooks

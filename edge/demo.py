@@ -24,7 +24,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.daemon.events import StdoutSink
+from edge.daemon.sinks import StdoutSink
+from edge.detectors.settings import DetectorSettings, add_detector_options, settings_from_args
 from edge.errors import DoorfaceError, ImageError
 from edge.image import IMAGE_SUFFIXES, load_image
 from edge.sources import Frame
@@ -124,9 +125,9 @@ def packaged_faces() -> tuple[np.ndarray, list[np.ndarray]]:
     try:
         import matplotlib.cbook
 
-        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
-            strangers.append(cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR))
-    except (ImportError, OSError, ValueError):
+        hopper = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+        strangers.append(load_image(hopper))
+    except (ImportError, OSError, ValueError, ImageError):
         pass
     tiny = skimage.data.lfw_subset()  # 100 faces then 100 non-faces, 25x25 floats in [0, 1]
     for index in (1, 2):
@@ -210,8 +211,7 @@ class ClipGrabber:
 def run_demo(
     data: Path | None = None,
     model: str | None = None,
-    detector_name: str = "auto",
-    detector_options: dict | None = None,
+    detector_settings: DetectorSettings | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Enrol, build the clip, run the daemon loop; returns the events and a summary."""
@@ -220,13 +220,13 @@ def run_demo(
     from edge.detectors import create_detector
     from edge.embedder import Embedder
     from edge.enroll import pick_enrolment_face
-    from edge.gallery import Gallery
+    from edge.gallery import Gallery, stored_crop
     from edge.matching import Matcher
     from edge.pipeline import Recognizer, resolve_model
     from edge.preprocess import aligned_faces
 
     started = time.perf_counter()
-    detector = create_detector(detector_name, detector_options)
+    detector = create_detector(detector_settings)
     embedder = Embedder(resolve_model(model), threads=1)
     if data is None:
         astronaut, strangers = packaged_faces()
@@ -246,15 +246,16 @@ def run_demo(
             embedder.input_size,
             embedder.embedding_size,
         )
-        crops = []
+        crops, stored = [], []
         for photo in enrol_photos:
             chosen, _ = pick_enrolment_face(aligned_faces(photo, detector, embedder.input_size), 40)
             if chosen is not None:
                 crops.append(chosen.crop)
+                stored.append(stored_crop(photo, chosen.face.landmarks))
         if not crops:
             raise DoorfaceError(f"demo: no face found in the enrolment photos of {name}")
         gallery.enroll(
-            name, np.stack(crops), embedder.embed(np.stack(crops)), ["demo"] * len(crops)
+            name, np.stack(stored), embedder.embed(np.stack(crops)), ["demo"] * len(crops)
         )
         gallery.save()
 
@@ -271,7 +272,7 @@ def run_demo(
         daemon = Daemon(cfg, recognizer=recognizer, sink=sink, grabber=ClipGrabber())
         loop_started = time.perf_counter()
         for frame in clip:
-            daemon.process(frame)
+            daemon.handle_frame(frame)
         daemon.shutdown()
         loop_seconds = time.perf_counter() - loop_started
 
@@ -293,10 +294,7 @@ def run_demo(
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    options = {"model_path": args.yunet_model} if args.yunet_model else None
-    result = run_demo(
-        args.data, args.model, "yunet" if args.yunet_model else "auto", options, quiet=args.quiet
-    )
+    result = run_demo(args.data, args.model, settings_from_args(args), quiet=args.quiet)
     s = result["summary"]
     print(
         f"\ndemo: enrolled {s['enrolled']} ({s['enrolment_crops']} crops); {len(s['visits'])} visits "
@@ -318,6 +316,6 @@ def add_commands(subparsers) -> None:
     )
     p.add_argument("--data", type=Path, help="a folder per person: use real photos instead")
     p.add_argument("--model", help="encoder .tflite (default: the shipped model)")
-    p.add_argument("--yunet-model", help="YuNet .onnx (default: Haar, or $DOORFACE_YUNET_MODEL)")
     p.add_argument("--quiet", action="store_true", help="summary only, no event lines")
+    add_detector_options(p)
     p.set_defaults(func=cmd_demo)

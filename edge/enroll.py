@@ -1,4 +1,9 @@
-"""Enrolment: from photos, or by capturing sharp, varied crops from a live source."""
+"""Enrolment: from photos, or by capturing sharp, varied crops from a live source.
+
+Each enrolled face yields two crops from the same landmarks: one aligned at the model's input
+size, which is embedded (as the trainer aligns its faces: no train/serve skew), and the 112 px
+one the gallery keeps for re-embedding with future models (:func:`edge.gallery.stored_crop`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import numpy as np
 from edge.detectors import Detector
 from edge.embedder import Embedder
 from edge.errors import ImageError
+from edge.gallery import stored_crop
 from edge.image import list_images, load_image
 from edge.pipeline import sharpness
 from edge.preprocess import AlignedFace, aligned_faces
@@ -26,7 +32,8 @@ DOMINANT_AREA_RATIO = 2.0
 
 @dataclass
 class EnrolResult:
-    crops: list[np.ndarray] = field(default_factory=list)
+    crops: list[np.ndarray] = field(default_factory=list)  # at the model's input size: embed
+    stored_crops: list[np.ndarray] = field(default_factory=list)  # 112 px: the gallery keeps
     sources: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # one-line reasons, each naming the file
 
@@ -62,6 +69,7 @@ def crops_from_images(
             result.skipped.append(f"{path}: {reason}")
             continue
         result.crops.append(chosen.crop)
+        result.stored_crops.append(stored_crop(image, chosen.face.landmarks))
         result.sources.append(str(path))
     return result
 
@@ -117,6 +125,7 @@ def crops_from_source(
             taken.append(embedding)
             last_time = frame.timestamp
             result.crops.append(face.crop)
+            result.stored_crops.append(stored_crop(frame.image, face.face.landmarks))
             result.sources.append(f"{frame.source}#{frame.index}")
             log.info("captured %d/%d", len(result.crops), count)
     result.skipped = [f"{spec}: {n} frames skipped ({why})" for why, n in skipped.items() if n]

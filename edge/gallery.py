@@ -1,28 +1,97 @@
 """The gallery: enrolled people, their aligned crops and embeddings, and the model that made them.
 
 One ``.npz`` file, written atomically (temp file, fsync, rename) with mode 0600: these are
-biometric data. The crops are kept so that ``rebuild`` can re-embed everyone with a new model
-without asking people to stand in front of the camera again. A gallery records the sha256 of
-the model that made its embeddings and refuses to be matched with any other.
+biometric data. A gallery records the sha256 of the model that made its embeddings and is never
+matched with another model's embeddings. It also keeps every enrolment face as a 112x112 aligned
+crop (:data:`STORED_CROP_SIZE`, cut by :func:`edge.align.align_face` from the same landmarks as
+the model's own crop), whatever the model's input size, so that :meth:`Gallery.rebuild`, and the
+daemon by itself (:func:`load_gallery_for_model`), can re-embed everyone for a new model, even a
+larger one, without asking people to stand in front of the camera again.
+
+Embeddings are made from the crop aligned directly at the model's input size (as the trainer
+makes its crops), not from the stored crop: only a rebuild resizes stored crops, with INTER_AREA.
+That costs little: with the shipped 64 px model on 50 LFW faces, the cosine between a face's
+embedding from its direct crop and from its resized 112 px crop was 0.990 on average and 0.976
+at worst (INTER_LINEAR and INTER_CUBIC: the same mean within 0.001). Galleries written before
+112 px crops hold crops at their model's input size; they load and rebuild as they are, and are
+upscaled to 112 px the first time someone is enrolled into them (which adds no detail: re-enrol
+those people to give a future, larger model their full resolution).
+
+Negative examples ("this is not Alice", from the web app): faces of someone who was wrongly
+named as an enrolled person, kept per person with their crop (so they are re-embedded with the
+rest) and used by :mod:`edge.matching` to reject that look-alike. Removing the person removes
+them; galleries without them load as before.
+
+One writer at a time: every load-change-save (``edge enroll``/``gallery``, the web app, the
+daemon's re-embedding) holds :func:`gallery_lock`, an ``flock`` on ``<gallery>.lock`` beside the
+file, and loads the gallery *inside* the lock, so no writer overwrites another's change.
+Readers need no lock: the file is replaced atomically.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import io
 import json
+import logging
+import os
+import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
+from edge.align import align_face
 from edge.errors import GalleryError
 from edge.manifest import write_bytes_atomic
 
+log = logging.getLogger(__name__)
+
 SCHEMA = "doorface.gallery/1"
 FILE_MODE = 0o600
+
+#: Side of the aligned crops a gallery keeps, independent of the model's input size: the size
+#: ArcFace-style models take, so any model up to it is re-embedded from real pixels.
+STORED_CROP_SIZE = 112
+
+#: How long a writer waits for another writer's lock before giving up with a GalleryError.
+LOCK_TIMEOUT_S = 30.0
+
+
+class CropEmbedder(Protocol):
+    """What a rebuild needs of :class:`edge.embedder.Embedder`."""
+
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def input_size(self) -> int: ...
+    @property
+    def embedding_size(self) -> int: ...
+    def embed(self, crops: np.ndarray) -> np.ndarray: ...
+
+
+def stored_crop(image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The crop a gallery keeps of a face: RGB uint8, STORED_CROP_SIZE square, aligned by the
+    one alignment function from the same 5 landmarks as the crop the model embeds."""
+    return align_face(image_bgr, landmarks, STORED_CROP_SIZE)
+
+
+def resized_crops(crops: np.ndarray, size: int) -> np.ndarray:
+    """(N, s, s, 3) crops at ``size`` x ``size``: INTER_AREA to shrink (averages, no aliasing),
+    INTER_LINEAR to enlarge; the same array when already that size."""
+    if crops.shape[1] == size:
+        return crops
+    interp = cv2.INTER_AREA if crops.shape[1] > size else cv2.INTER_LINEAR
+    out = np.empty((len(crops), size, size, 3), np.uint8)
+    for i, crop in enumerate(crops):
+        out[i] = cv2.resize(crop, (size, size), interpolation=interp)
+    return out
 
 
 @dataclass(frozen=True)
@@ -45,6 +114,7 @@ class Gallery:
         crops: np.ndarray | None = None,
         sources: np.ndarray | None = None,
         created: str = "",
+        negatives: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self.path = Path(path)
         self.model_id = model_id
@@ -55,10 +125,18 @@ class Gallery:
             embeddings if embeddings is not None else np.zeros((0, embedding_size), np.float32)
         )
         self.crops = (
-            crops if crops is not None else np.zeros((0, input_size, input_size, 3), np.uint8)
+            crops
+            if crops is not None
+            else np.zeros((0, STORED_CROP_SIZE, STORED_CROP_SIZE, 3), np.uint8)
         )
         self.sources = sources if sources is not None else np.zeros(0, dtype="<U1")
         self.created = created or _now()
+        # "not <name>" examples: whose look-alike each is, its embedding and its stored crop
+        self.negative_names, self.negative_embeddings, self.negative_crops = negatives or (
+            np.zeros(0, dtype="<U1"),
+            np.zeros((0, embedding_size), np.float32),
+            np.zeros((0, STORED_CROP_SIZE, STORED_CROP_SIZE, 3), np.uint8),
+        )
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -80,6 +158,15 @@ class Gallery:
                     raise GalleryError(f"{path}: not a doorface gallery (no {SCHEMA} metadata)")
                 names, embeddings = data["names"], data["embeddings"].astype(np.float32)
                 crops, sources = data["crops"], data["sources"]
+                negatives = (
+                    (
+                        data["negative_names"],
+                        data["negative_embeddings"].astype(np.float32),
+                        data["negative_crops"],
+                    )
+                    if "negative_names" in data
+                    else None
+                )
         except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise GalleryError(f"{path}: corrupt gallery file ({type(exc).__name__})") from None
         try:
@@ -93,6 +180,7 @@ class Gallery:
                 crops,
                 sources,
                 str(meta.get("created", "")),
+                negatives,
             )
         except (KeyError, TypeError, ValueError):
             raise GalleryError(f"{path}: corrupt gallery metadata") from None
@@ -103,8 +191,17 @@ class Gallery:
     def open_or_create(
         cls, path: str | Path, model_id: str, input_size: int, embedding_size: int
     ) -> Gallery:
-        """Load the gallery if the file exists (checking its model), else start an empty one."""
-        if Path(path).exists():
+        """Load the gallery if the file exists (checking its model), else start an empty one.
+
+        Fails early, before any photo is processed, if the gallery could not be written."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _cannot_write(path, exc) from None
+        if not os.access(path.parent, os.W_OK):
+            raise GalleryError(f"{path}: cannot write the gallery (no permission in {path.parent})")
+        if path.exists():
             gallery = cls.load(path)
             gallery.check_model(model_id)
             return gallery
@@ -123,6 +220,12 @@ class Gallery:
     def __len__(self) -> int:
         return len(self.names)
 
+    @property
+    def crop_size(self) -> int:
+        """Side of the stored crops: STORED_CROP_SIZE, or the model's input size in galleries
+        written before crops were kept at 112 px."""
+        return int(self.crops.shape[1])
+
     def check_model(self, model_id: str) -> None:
         """Raise GalleryError unless this gallery's embeddings were made by ``model_id``."""
         if model_id != self.model_id:
@@ -135,28 +238,67 @@ class Gallery:
     def enroll(
         self, name: str, crops: np.ndarray, embeddings: np.ndarray, sources: list[str]
     ) -> None:
+        """Add a person's samples: ``crops`` are the stored crops (:func:`stored_crop`, 112 px),
+        ``embeddings`` the model's embeddings of the same faces aligned at its input size."""
         name = name.strip()
         if not name:
             raise GalleryError("a person's name must not be empty")
         crops = np.asarray(crops, np.uint8)
         embeddings = np.asarray(embeddings, np.float32)
-        if crops.shape[1:] != (self.input_size, self.input_size, 3):
-            raise GalleryError(f"crops of shape {crops.shape[1:]} for a {self.input_size}px model")
+        side = STORED_CROP_SIZE
+        if crops.shape[1:] != (side, side, 3):
+            raise GalleryError(f"crops of shape {crops.shape[1:]}: a gallery keeps {side}px crops")
         if embeddings.shape != (len(crops), self.embedding_size):
             raise GalleryError(f"embeddings of shape {embeddings.shape} for {len(crops)} crops")
+        if len(sources) != len(crops):
+            raise GalleryError(f"{len(sources)} sources for {len(crops)} crops")
+        self.crops = resized_crops(self.crops, side)  # a gallery from before 112 px crops
         self.names = np.concatenate([self.names, np.array([name] * len(crops))])
         self.embeddings = np.concatenate([self.embeddings, embeddings])
         self.crops = np.concatenate([self.crops, crops])
         self.sources = np.concatenate([self.sources, np.array(sources, dtype=str)])
 
     def remove(self, name: str) -> int:
-        """Remove a person; returns how many samples went. GalleryError if unknown."""
+        """Remove a person with their negative examples; returns how many samples went.
+        GalleryError if unknown."""
         keep = self.names != name
         removed = int((~keep).sum())
         if not removed:
             raise GalleryError(f"{self.path}: no person named {name!r}")
         self._select(keep)
+        self._select_negatives(self.negative_names != name)
         return removed
+
+    def remove_sample(self, index: int) -> str:
+        """Remove one sample; returns its person's name. The person's last sample takes
+        their negative examples with it. GalleryError for an index out of range."""
+        if not 0 <= index < len(self):
+            raise GalleryError(f"{self.path}: no sample {index} (it has {len(self)})")
+        name = str(self.names[index])
+        keep = np.ones(len(self), bool)
+        keep[index] = False
+        self._select(keep)
+        if name not in self.names:
+            self._select_negatives(self.negative_names != name)
+        return name
+
+    def add_negative(self, name: str, crops: np.ndarray, embeddings: np.ndarray) -> None:
+        """Keep faces that are *not* ``name`` although they matched them ("not Alice"): stored
+        crops (112 px) and the model's embeddings of them. GalleryError if nobody is called
+        ``name``."""
+        if name not in self.people:
+            raise GalleryError(f"{self.path}: no person named {name!r}")
+        crops = np.asarray(crops, np.uint8)
+        embeddings = np.asarray(embeddings, np.float32)
+        side = STORED_CROP_SIZE
+        if crops.shape[1:] != (side, side, 3) or embeddings.shape != (
+            len(crops),
+            self.embedding_size,
+        ):
+            raise GalleryError(f"negative examples of shapes {crops.shape}, {embeddings.shape}")
+        self.negative_names = np.concatenate([self.negative_names, np.array([name] * len(crops))])
+        self.negative_embeddings = np.concatenate([self.negative_embeddings, embeddings])
+        self.negative_crops = np.concatenate([self.negative_crops, crops])
 
     def rename(self, old: str, new: str) -> None:
         new = new.strip()
@@ -169,25 +311,35 @@ class Gallery:
         names = self.names.astype(object)
         names[names == old] = new
         self.names = names.astype(str)
+        negative = self.negative_names.astype(object)
+        negative[negative == old] = new
+        self.negative_names = negative.astype(str)
 
-    def rebuild(self, embedder) -> None:
-        """Re-embed every stored crop with another model (resizing crops to its input)."""
+    def rebuild(self, embedder: CropEmbedder) -> None:
+        """Re-embed every stored crop with another model, resized to its input size; the
+        stored crops themselves stay as they are. GalleryError if some crops were not kept."""
+        blank = self.blank_crops()
+        if blank:
+            raise GalleryError(
+                f"{self.path}: cannot re-embed for model {embedder.model_id[:12]}: {blank} of "
+                f"its {len(self)} samples have no stored face crop (enrol those people again)"
+            )
         size = embedder.input_size
-        crops = self.crops
-        if len(crops) and crops.shape[1] != size:
-            interp = cv2.INTER_AREA if crops.shape[1] > size else cv2.INTER_LINEAR
-            crops = np.stack([cv2.resize(c, (size, size), interpolation=interp) for c in crops])
-        else:
-            crops = crops.reshape(-1, size, size, 3)
-        self.embeddings = (
-            embedder.embed(crops)
-            if len(crops)
-            else np.zeros((0, embedder.embedding_size), np.float32)
-        )
-        self.crops = crops
+
+        def embedded(crops: np.ndarray) -> np.ndarray:
+            if not len(crops):
+                return np.zeros((0, embedder.embedding_size), np.float32)
+            return embedder.embed(resized_crops(crops, size))
+
+        self.embeddings = embedded(self.crops)
+        self.negative_embeddings = embedded(self.negative_crops)
         self.model_id = embedder.model_id
         self.input_size = size
         self.embedding_size = embedder.embedding_size
+
+    def blank_crops(self) -> int:
+        """How many samples have an all-black crop (none kept): those cannot be re-embedded."""
+        return int((self.crops.max(axis=(1, 2, 3), initial=0) == 0).sum())
 
     def save(self) -> None:
         """Atomic write, mode 0600: a crash leaves the old gallery or the new one, never half."""
@@ -208,24 +360,126 @@ class Gallery:
             embeddings=self.embeddings.astype(np.float32),
             crops=self.crops.astype(np.uint8),
             sources=self.sources.astype(str),
+            negative_names=self.negative_names.astype(str),
+            negative_embeddings=self.negative_embeddings.astype(np.float32),
+            negative_crops=self.negative_crops.astype(np.uint8),
         )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(self.path, buffer.getvalue(), mode=FILE_MODE)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(self.path, buffer.getvalue(), mode=FILE_MODE)
+        except OSError as exc:
+            raise _cannot_write(self.path, exc) from None
 
     # -- internals ----------------------------------------------------------------------
     def _select(self, keep: np.ndarray) -> None:
         self.names, self.embeddings = self.names[keep], self.embeddings[keep]
         self.crops, self.sources = self.crops[keep], self.sources[keep]
 
+    def _select_negatives(self, keep: np.ndarray) -> None:
+        self.negative_names = self.negative_names[keep]
+        self.negative_embeddings = self.negative_embeddings[keep]
+        self.negative_crops = self.negative_crops[keep]
+
     def _check_shapes(self) -> None:
-        n = len(self.names)
+        n, side = len(self.names), self.crop_size if self.crops.ndim == 4 else 0
         ok = (
             self.embeddings.shape == (n, self.embedding_size)
-            and self.crops.shape == (n, self.input_size, self.input_size, 3)
+            and side > 0
+            and self.crops.shape == (n, side, side, 3)
             and self.sources.shape == (n,)
+        )
+        k = len(self.negative_names)
+        side = STORED_CROP_SIZE
+        ok = (
+            ok
+            and self.negative_embeddings.shape == (k, self.embedding_size)
+            and self.negative_crops.shape == (k, side, side, 3)
         )
         if not ok:
             raise GalleryError(f"{self.path}: corrupt gallery (arrays disagree in shape)")
+
+
+@contextmanager
+def gallery_lock(path: str | Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the single-writer lock of the gallery at ``path`` (``<gallery>.lock``, mode 0600).
+
+    Load the gallery inside the block, change it, save it: then no writer (CLI, web app,
+    daemon) overwrites another's change. An ``flock``: released when the holder exits, even
+    killed. Waits up to ``timeout`` seconds, then GalleryError naming the lock file."""
+    path = Path(path)
+    lock = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise GalleryError(
+                        f"{lock}: another writer has held the gallery for {timeout:g} s"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def load_gallery_for_model(path: str | Path, embedder: CropEmbedder) -> Gallery:
+    """The gallery at ``path``, with embeddings by ``embedder``'s model: the daemon's load.
+
+    A gallery made by another model is re-embedded from its stored crops (one INFO line) and
+    saved in place, atomically and 0600, so the next load is cheap. If the file changed while
+    re-embedding (someone enrolled), it is not overwritten: the caller sees the change and loads
+    again. If it cannot be written (a read-only state folder), the re-embedded gallery is used
+    from memory and a warning logged. GalleryError for a missing or corrupt file, and for a
+    gallery of another model with no samples, or with samples whose crops were not kept.
+    """
+    before = _signature(path)
+    gallery = Gallery.load(path)
+    if gallery.model_id == embedder.model_id:
+        return gallery
+    if not len(gallery):  # no crops, nothing to re-embed: the other model's gallery stays an error
+        gallery.check_model(embedder.model_id)
+    old, started = gallery.model_id, time.perf_counter()
+    gallery.rebuild(embedder)  # GalleryError if some crops were not kept
+    log.info(
+        "gallery: re-embedded %d crops of %d people from model %s to %s in %.1f s",
+        len(gallery),
+        len(gallery.people),
+        old[:12],
+        gallery.model_id[:12],
+        time.perf_counter() - started,
+    )
+    try:
+        with gallery_lock(path):
+            if _signature(path) != before:
+                log.warning("gallery: %s changed while re-embedding; not overwriting it", path)
+                return gallery
+            gallery.save()
+    except GalleryError as exc:
+        log.warning("gallery: using the re-embedded gallery from memory only: %s", exc)
+    return gallery
+
+
+def _cannot_write(path: Path, exc: OSError) -> GalleryError:
+    """One line naming the file and why, e.g. the file that stands where a folder should be."""
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    why = f"{blocker} is not a folder" if blocker else (exc.strerror or str(exc))
+    return GalleryError(f"{path}: cannot write the gallery ({why})")
+
+
+def _signature(path: str | Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def _now() -> str:

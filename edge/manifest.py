@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.align import PREPROCESS_VERSION
+from edge.confidence import ConfidenceModel
 from edge.errors import ModelError
 
 SCHEMA = "doorface.model/1"
@@ -30,6 +31,32 @@ class TensorQuant:
     zero_point: int = 0
 
 
+@dataclass(frozen=True)
+class DetectorRecord:
+    """Which face detector cut a model's training faces: backend name, model file name, sha256.
+
+    Only these three identify the detector's output; ``detect_width`` and thresholds are left
+    out on purpose, because training detects on whole photos while the Pi detects on a
+    downscaled frame, and that difference is expected, not a mismatch.
+    """
+
+    backend: str
+    model: str
+    sha256: str
+
+    def describe(self) -> str:
+        return f"{self.backend} ({self.model})" if self.model else self.backend
+
+    def differs_from(self, other: DetectorRecord) -> bool:
+        """Another backend, or the same backend with another model file."""
+        return self.backend != other.backend or self.sha256 != other.sha256
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> DetectorRecord:
+        r = _Reader(data, where)
+        return cls(r.get("backend", str), r.get("model", str), r.get("sha256", str))
+
+
 @dataclass
 class ModelManifest:
     input_height: int
@@ -43,11 +70,15 @@ class ModelManifest:
     channel_order: str = "RGB"
     pixel_format: str = "uint8 0..255, rescaled inside the model"
     preprocessing: str = PREPROCESS_VERSION
+    #: The detector the training faces were found with; None in manifests that predate it.
+    detector: DetectorRecord | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     source_sha256: str = ""
     tools: dict[str, str] = field(default_factory=dict)
     created: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: cosine -> P(same person) (edge/confidence.py); None: the model reports no confidence.
+    confidence: ConfidenceModel | None = None
 
     @property
     def model_id(self) -> str:
@@ -64,6 +95,7 @@ class ModelManifest:
                 "channel_order": self.channel_order,
                 "pixel_format": self.pixel_format,
                 "preprocessing": self.preprocessing,
+                **({"detector": asdict(self.detector)} if self.detector else {}),
             },
             "embedding_size": self.embedding_size,
             "quantization": {
@@ -72,6 +104,7 @@ class ModelManifest:
                 "output": asdict(self.output_quant),
             },
             "threshold": self.threshold,
+            **({"confidence": self.confidence.to_json()} if self.confidence else {}),
             "metrics": self.metrics,
             "sha256": {"tflite": self.tflite_sha256, "source": self.source_sha256},
             "tools": self.tools,
@@ -97,6 +130,8 @@ class ModelManifest:
         threshold = r.get("threshold", float)
         if not -1.0 <= threshold <= 1.0:
             raise ModelError(f"{where}: threshold: must be a cosine similarity in [-1, 1]")
+        detector = r.get("input.detector", dict, None)
+        confidence = r.get("confidence", dict, None)
         return cls(
             input_height=r.positive("input.height"),
             input_width=r.positive("input.width"),
@@ -109,11 +144,21 @@ class ModelManifest:
             channel_order=channel_order,
             pixel_format=r.get("input.pixel_format", str),
             preprocessing=r.get("input.preprocessing", str),
+            detector=(
+                None
+                if detector is None
+                else DetectorRecord.from_json(detector, f"{where}: input.detector")
+            ),
             metrics=r.get("metrics", dict, {}),
             source_sha256=r.get("sha256.source", str, ""),
             tools=r.get("tools", dict, {}),
             created=r.get("created", str, ""),
             extra=r.get("extra", dict, {}),
+            confidence=(
+                None
+                if confidence is None
+                else ConfidenceModel.from_json(confidence, f"{where}: confidence")
+            ),
         )
 
     def write(self, path: str | Path) -> None:

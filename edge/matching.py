@@ -11,6 +11,16 @@ is the default.
 Decision rule: the best person wins only if their score reaches the threshold AND beats the
 runner-up by ``margin``; otherwise the face is unknown (reason ``ambiguous``), so two similar
 household members do not flip-flop frame to frame.
+
+Negative examples ("not Alice", set in the web app: :meth:`edge.gallery.Gallery.add_negative`):
+a face that would match Alice is unknown instead (reason ``negative``) when it is at least as
+close to one of Alice's negative examples as to Alice's own score. The look-alike who was
+wrongly named is rejected the next time, while Alice, closer to her template than to a
+stranger's face, still matches. Effect on false and true accepts: docs/BENCHMARKS.md ("Web").
+
+Confidence: with the model's calibration (the manifest's ``confidence`` block, see
+:mod:`edge.confidence`), every match also carries P(same person) for its best score, so "is
+this Alice" reads as a probability; without one it is None. It never changes the decision.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.confidence import ConfidenceModel, confidence
 from edge.gallery import Gallery
 
 STRATEGIES = ("max", "mean", "nearest")
@@ -30,8 +41,9 @@ class Match:
     score: float  # best person's cosine similarity
     second: float  # runner-up person's score (-1.0 if fewer than two people)
     threshold: float
-    reason: str  # "match" | "below_threshold" | "ambiguous" | "empty_gallery"
+    reason: str  # "match" | "below_threshold" | "ambiguous" | "negative" | "empty_gallery"
     candidate: str | None = None  # best person even when unknown (for logs, never published)
+    confidence: float | None = None  # P(same person as candidate); None: no calibration
 
 
 class Matcher:
@@ -41,6 +53,7 @@ class Matcher:
         threshold: float,
         margin: float = 0.05,
         strategy: str = "mean",
+        calibration: ConfidenceModel | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
@@ -48,6 +61,7 @@ class Matcher:
         self.threshold = float(threshold)
         self.margin = float(margin)
         self.strategy = strategy
+        self.calibration = calibration
         self.people = gallery.people
         index = {name: i for i, name in enumerate(self.people)}
         self._owner = np.array([index[n] for n in gallery.names.tolist()], np.int64)
@@ -56,6 +70,15 @@ class Matcher:
         np.add.at(templates, self._owner, self._samples)
         norms = np.linalg.norm(templates, axis=1, keepdims=True)
         self._templates = templates / np.maximum(norms, 1e-12)
+        negative = gallery.negative_names
+        self._negatives = {  # person -> (K, D) faces that are not them
+            name: gallery.negative_embeddings[negative == name].astype(np.float32)
+            for name in set(negative.tolist())
+        }
+
+    def with_gallery(self, gallery: Gallery) -> Matcher:
+        """The same settings over another gallery (a reload)."""
+        return Matcher(gallery, self.threshold, self.margin, self.strategy, self.calibration)
 
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
         """(N, D) unit embeddings -> (N, people) similarity per person."""
@@ -71,14 +94,26 @@ class Matcher:
             nearest[:, col] = per_sample[:, self._owner == col].max(axis=1)
         return nearest if self.strategy == "nearest" else np.maximum(mean, nearest)
 
+    def confidence_of(self, score: float) -> float | None:
+        """P(same person) for a cosine score under the model's calibration, or None."""
+        return None if self.calibration is None else confidence(score, self.calibration)
+
     def match(self, embedding: np.ndarray) -> Match:
         return self.match_many(np.atleast_2d(embedding))[0]
 
     def match_many(self, embeddings: np.ndarray) -> list[Match]:
+        embeddings = np.atleast_2d(np.asarray(embeddings, np.float32))
         scores = self.scores(embeddings)
-        return [self._decide(row) for row in scores]
+        return [self._decide(row, e) for row, e in zip(scores, embeddings, strict=True)]
 
-    def _decide(self, row: np.ndarray) -> Match:
+    def negative_score(self, embedding: np.ndarray, name: str) -> float:
+        """Cosine of ``embedding`` to the closest negative example of ``name`` (-1.0: none)."""
+        negatives = self._negatives.get(name)
+        if negatives is None or not len(negatives):
+            return -1.0
+        return float((negatives @ embedding).max())
+
+    def _decide(self, row: np.ndarray, embedding: np.ndarray) -> Match:
         if row.size == 0:
             return Match(None, -1.0, -1.0, self.threshold, "empty_gallery")
         order = np.argsort(row)[::-1]
@@ -86,7 +121,13 @@ class Matcher:
         second = float(row[order[1]]) if row.size > 1 else -1.0
         candidate = self.people[order[0]]
         if best < self.threshold:
-            return Match(None, best, second, self.threshold, "below_threshold", candidate)
-        if best - second < self.margin:
-            return Match(None, best, second, self.threshold, "ambiguous", candidate)
-        return Match(candidate, best, second, self.threshold, "match", candidate)
+            reason = "below_threshold"
+        elif best - second < self.margin:
+            reason = "ambiguous"
+        elif self.negative_score(embedding, candidate) >= best:
+            reason = "negative"
+        else:
+            reason = "match"
+        name = candidate if reason == "match" else None
+        p = self.confidence_of(best)
+        return Match(name, best, second, self.threshold, reason, candidate, p)

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
 from edge.align import align_face
-from edge.detectors import Detector, Face, create_detector
+from edge.detectors import Detector, DetectorSettings, Face, create_detector
 from edge.embedder import Embedder
 from edge.errors import ModelError
 from edge.gallery import Gallery
 from edge.matching import Match, Matcher
 from edge.preprocess import detect_faces
+
+log = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "doorface-default.tflite"
@@ -46,8 +48,23 @@ def resolve_model(model: str | Path | None) -> Path:
     raise ModelError("no --model given and no default model is installed in edge/models")
 
 
+def detector_mismatch(detector: Detector, embedder: Embedder) -> str | None:
+    """Why this detector is not the one the model was trained with, or None when it is (or
+    when the manifest predates recording it). Not an error: the crops still work, only
+    worse, e.g. Haar's box-derived landmarks for a model trained on YuNet's."""
+    trained = embedder.manifest.detector
+    if trained is None or not trained.differs_from(detector.record):
+        return None
+    return (
+        f"{embedder.path.name}: trained on faces found by {trained.describe()}, but the "
+        f"detector is {detector.record.describe()}: expect lower accuracy "
+        "(set [detector] / --detector to match)"
+    )
+
+
 class Recognizer:
-    """Owns one detector, one embedder and one matcher; ``process`` handles one frame."""
+    """Owns one detector, one embedder and one matcher; ``recognize_faces`` reads one frame.
+    Logs one warning when the detector is not the one the model was trained with."""
 
     def __init__(
         self,
@@ -56,6 +73,9 @@ class Recognizer:
         matcher: Matcher,
         max_faces: int = 5,
     ) -> None:
+        mismatch = detector_mismatch(detector, embedder)
+        if mismatch:
+            log.warning("%s", mismatch)
         self.detector = detector
         self.embedder = embedder
         self.matcher = matcher
@@ -67,9 +87,11 @@ class Recognizer:
         matcher.gallery.check_model(self.embedder.model_id)
         self.matcher = matcher
 
-    def process(
+    def recognize_faces(
         self, frame_bgr: np.ndarray, detect_image: np.ndarray | None = None
     ) -> list[FaceResult]:
+        """Detect, align, embed and match the faces of one frame (at most ``max_faces``);
+        per-stage seconds go to ``timings``."""
         t0 = time.perf_counter()
         faces = detect_faces(frame_bgr, self.detector, detect_image)[: self.max_faces]
         t1 = time.perf_counter()
@@ -91,19 +113,21 @@ class Recognizer:
         ]
 
 
-def build_recognizer(
+def recognizer_from_files(
     model_path: str | Path | None,
     gallery_path: str | Path | None,
-    detector_name: str = "auto",
-    detector_options: dict[str, Any] | None = None,
+    detector: DetectorSettings | None = None,
     threads: int = 1,
     threshold: float | None = None,
     margin: float = 0.05,
     strategy: str = "mean",
     max_faces: int = 5,
+    flip: bool = False,
 ) -> Recognizer:
-    """Everything from paths: the threshold defaults to the model manifest's calibrated one."""
-    embedder = Embedder(resolve_model(model_path), threads=threads)
+    """Everything from paths and settings (``detector=None``: the default, shipped YuNet); the
+    threshold defaults to the model manifest's calibrated one, and the match confidence comes
+    from the manifest's calibration. ``flip``: test-time flip fusion (see Embedder)."""
+    embedder = Embedder(resolve_model(model_path), threads=threads, flip=flip)
     if gallery_path is None:  # nobody enrolled (the daemon loads its gallery itself)
         gallery = Gallery.create(
             "<empty>", embedder.model_id, embedder.input_size, embedder.embedding_size
@@ -111,8 +135,11 @@ def build_recognizer(
     else:
         gallery = Gallery.load(gallery_path)
     gallery.check_model(embedder.model_id)
-    detector = create_detector(detector_name, detector_options)
     matcher = Matcher(
-        gallery, embedder.threshold if threshold is None else threshold, margin, strategy
+        gallery,
+        embedder.threshold if threshold is None else threshold,
+        margin,
+        strategy,
+        calibration=embedder.manifest.confidence,
     )
-    return Recognizer(detector, embedder, matcher, max_faces)
+    return Recognizer(create_detector(detector), embedder, matcher, max_faces)

@@ -11,7 +11,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DOORFACE_SHARED", ROOT.parent / "shared"))
 DATA = SHARED / "data"
-YUNET = SHARED / "models" / "yunet" / "face_detection_yunet_2026may.onnx"
 
 
 def require(path: Path) -> Path:
@@ -46,14 +45,18 @@ def pairs_dev_train() -> Path:
 
 @pytest.fixture(scope="session")
 def yunet_path() -> Path:
-    return require(YUNET)
+    """The YuNet ONNX shipped inside the edge package."""
+    from edge.detectors.yunet import SHIPPED_MODEL
+
+    return SHIPPED_MODEL
 
 
 @pytest.fixture(scope="session")
-def yunet(yunet_path: Path):
+def yunet():
+    """The default detector: the shipped YuNet at the edge's default settings."""
     from edge.detectors import create_detector
 
-    return create_detector("yunet", {"model_path": str(yunet_path)})
+    return create_detector()
 
 
 @pytest.fixture(scope="session")

@@ -39,11 +39,11 @@ def astronaut_faces(size: int, n: int = 32, seed: int = 0) -> np.ndarray:
     import cv2
     import skimage.data
 
-    from edge.detectors import create_detector
+    from edge.detectors import DetectorSettings, create_detector
     from edge.preprocess import face_crop
 
     image = np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1])
-    big = face_crop(image, create_detector("haar"), size * 2).crop  # RGB
+    big = face_crop(image, create_detector(DetectorSettings(backend="haar")), size * 2).crop  # RGB
     rng = np.random.default_rng(seed)
     out = np.empty((n, size, size, 3), np.uint8)
     for i in range(n):

@@ -2,7 +2,9 @@
 
 One ``.npz`` per data root under the cache folder (default ``~/.cache/doorface``). The file
 name carries the root's absolute path hash, the crop size, :data:`PREPROCESS_VERSION` and the
-detector, so changing any of them builds a new cache instead of silently reusing stale crops.
+detector (:func:`detector_tag`: backend, model file and every setting), so changing any of
+them builds a new cache instead of silently reusing stale crops. The crops themselves come
+from :func:`edge.preprocess.face_crop_from_file`, as the edge's own.
 Inside, every image is keyed by its relative path, mtime and byte size: edited or added images
 are re-detected, unchanged ones are reused. Trade-off: one file per root is simple and loads in
 one read (LFW at 64x64 is ~160 MB), but any change rewrites the whole file.
@@ -13,9 +15,10 @@ Images with no face, or that cannot be read, are counted and listed, never fatal
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +26,8 @@ from tqdm import tqdm
 
 from edge.detectors import Detector
 from edge.errors import DoorfaceError, ImageError, NoFaceError
-from edge.image import IMAGE_SUFFIXES, load_image
-from edge.preprocess import PREPROCESS_VERSION, aligned_faces
+from edge.image import IMAGE_SUFFIXES
+from edge.preprocess import PREPROCESS_VERSION, face_crop_from_file
 from trainer.errors import DataError
 
 DEFAULT_CACHE = Path(os.environ.get("DOORFACE_CACHE", "~/.cache/doorface")).expanduser()
@@ -72,9 +75,17 @@ def list_identity_images(root: Path) -> list[tuple[str, str]]:
     return items
 
 
+def detector_tag(detector: Detector) -> str:
+    """Backend plus a digest of everything that changes its faces: the model file's sha256 and
+    every setting (``detector.model`` by content, so a moved file keeps its cache)."""
+    settings = {**asdict(detector.settings), "model": detector.record.sha256}
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{detector.name}-{digest}"
+
+
 def _cache_file(cache_dir: Path, root: Path, size: int, detector: Detector) -> Path:
     digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
-    tag = f"{detector.name}-{getattr(detector.config, 'detect_width', 0)}"
+    tag = detector_tag(detector)
     return cache_dir / f"faces-{root.name}-{digest}-{size}px-{PREPROCESS_VERSION}-{tag}.npz"
 
 
@@ -122,12 +133,10 @@ def load_root(
             changed = True
             crop, box, mark, why = None, np.zeros(4, np.float32), np.zeros((5, 2), np.float32), ""
             try:
-                faces = aligned_faces(load_image(root / rel), detector, size, max_faces=1)
-                if not faces:
-                    raise NoFaceError(f"{root / rel}: no face found")
-                crop = faces[0].crop
-                box = np.asarray(faces[0].face.box, np.float32)
-                mark = np.asarray(faces[0].face.landmarks, np.float32).reshape(5, 2)
+                found = face_crop_from_file(root / rel, detector, size)  # what the edge runs
+                crop = found.crop
+                box = np.asarray(found.face.box, np.float32)
+                mark = np.asarray(found.face.landmarks, np.float32).reshape(5, 2)
             except (ImageError, NoFaceError) as exc:
                 why = str(exc)
             except DoorfaceError as exc:  # pragma: no cover - any other edge failure

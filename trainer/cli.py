@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from edge.detectors.settings import TRAINING_DETECTOR, add_detector_options, settings_from_args
 from edge.errors import run_command
 from trainer.cache import DEFAULT_CACHE
 from trainer.errors import DataError
@@ -63,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--teacher-weight", type=float, default=1.0)
     t.add_argument(
+        "--relational-weight",
+        type=float,
+        default=0.0,
+        help="also match the teacher's pairwise cosine similarities within a batch",
+    )
+    t.add_argument(
         "--teacher-minutes",
         type=float,
         default=0.0,
@@ -102,14 +109,19 @@ def _parser() -> argparse.ArgumentParser:
         help="leave every person named in this LFW pairs file out of training (repeatable)",
     )
     t.add_argument("--cache", default=str(DEFAULT_CACHE), help="face cache folder")
-    t.add_argument(
-        "--yunet", default="", help="YuNet ONNX (default ../shared/models/yunet/...; else auto)"
-    )
+    add_detector_options(t, TRAINING_DETECTOR)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all)")
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     t.add_argument("--quiet", action="store_true")
+
+    r = sub.add_parser(
+        "recalibrate",
+        help="recompute a finished run's threshold and confidence on its held-out identities",
+    )
+    r.add_argument("run", help="the run folder (training.json + encoder.keras)")
+    r.add_argument("--quiet", action="store_true")
 
     e = sub.add_parser(
         "evaluate", help="LFW-style pair verification of a .keras or .tflite encoder"
@@ -122,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--json", default="", help="write the numbers here")
     e.add_argument("--plots", default="", help="write roc.png and scores.png here")
-    e.add_argument("--yunet", default="")
+    add_detector_options(e, TRAINING_DETECTOR)
     e.add_argument(
         "--n-way",
         type=int,
@@ -154,6 +166,7 @@ def _train(args: argparse.Namespace) -> int:
         head_weight=args.head_weight,
         teacher=args.teacher,
         teacher_weight=args.teacher_weight,
+        relational_weight=args.relational_weight,
         teacher_minutes=args.teacher_minutes,
         p=args.p,
         k=args.k,
@@ -169,7 +182,7 @@ def _train(args: argparse.Namespace) -> int:
         monitor_root=args.monitor_root,
         exclude_pairs=list(args.exclude_pairs),
         cache=args.cache,
-        yunet=args.yunet,
+        detector=settings_from_args(args),
         seed=args.seed,
         threads=args.threads,
         augment=not args.no_augment,
@@ -200,7 +213,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         args.pairs,
         threshold_pairs=args.threshold_pairs or None,
         plots=args.plots or None,
-        yunet=args.yunet or None,
+        detector_settings=settings_from_args(args),
         n_way=args.n_way,
         trials=args.trials,
         per_person=args.per_person,
@@ -212,11 +225,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recalibrate(args: argparse.Namespace) -> int:
+    from trainer.train import recalibrate
+
+    record = recalibrate(args.run, progress=not args.quiet)
+    point = record["metrics"]["holdout_identities"]
+    print(json.dumps({"threshold": record["threshold"], **point, **record["confidence"]}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
     try:
-        return run_command(lambda: _train(args) if args.command == "train" else _evaluate(args))
+        commands = {"train": _train, "recalibrate": _recalibrate, "evaluate": _evaluate}
+        return run_command(lambda: commands[args.command](args))
     except (ValueError, OSError) as exc:  # last-resort guard for input we did not foresee
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(

@@ -12,20 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.detectors import Detector, create_detector
+from edge.detectors import TRAINING_DETECTOR, Detector, create_detector
 from trainer.cache import DEFAULT_CACHE, load_root
 from trainer.errors import DataError, TrainingError
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_YUNET = REPO.parent / "shared" / "models" / "yunet" / "face_detection_yunet_2026may.onnx"
-
-
-def make_detector(yunet: str | Path | None = None) -> Detector:
-    """YuNet at full resolution (training photos are small); Haar/auto when the file is absent."""
-    path = Path(yunet) if yunet else DEFAULT_YUNET
-    if path.is_file():
-        return create_detector("yunet", {"model_path": str(path), "detect_width": 0})
-    return create_detector("auto")
 
 
 def pair_file_people(path: str | Path) -> set[str]:
@@ -93,7 +82,7 @@ def load_faces(
     """Load every root through the face cache, leaving out people named in ``exclude_pairs``."""
     if not roots:
         raise DataError("no data roots given")
-    detector = detector or make_detector()
+    detector = detector or create_detector(TRAINING_DETECTOR)
     excluded = set()
     for p in exclude_pairs:
         excluded |= pair_file_people(p)

@@ -169,6 +169,17 @@ def threshold_at_far(scores: np.ndarray, same: np.ndarray, target_far: float) ->
     return float(thresholds[ok[-1]])
 
 
+def holdout_thresholds(scores: np.ndarray, same: np.ndarray) -> dict:
+    """Thresholds at FAR 1e-2 and 1e-3 on pairs of identities the model never trained on,
+    and the true-accept rate at each: the operating points a door can be set to."""
+    out = {"pairs": len(same), "different_pairs": int((~same).sum())}
+    for far in (1e-2, 1e-3):
+        t = threshold_at_far(scores, same, far)
+        out[f"threshold_at_far_{far:.0e}".replace("e-0", "e-")] = t
+        out[f"tar_at_far_{far:.0e}".replace("e-0", "e-")] = float(np.mean(scores[same] >= t))
+    return out
+
+
 def verification_metrics(
     scores: np.ndarray, same: np.ndarray, *, folds: int = 10, threshold: float | None = None
 ) -> dict:

@@ -131,6 +131,27 @@ def cosine_distillation(student: tf.Tensor, teacher: tf.Tensor) -> tf.Tensor:
     return _safe_mean(1.0 - cos, t_norm > 0)
 
 
+def relational_distillation(student: tf.Tensor, teacher: tf.Tensor) -> tf.Tensor:
+    """Mean squared difference of the batch's pairwise cosine similarities, student vs teacher,
+    over pairs of distinct rows that both have a teacher vector (relational distillation,
+    Park et al. 2019, with the cosine as the relation).
+
+    Where :func:`cosine_distillation` asks each student vector to point where the teacher's
+    does, this asks only that the student's *geometry* match: who is close to whom. It
+    constrains the 128 x 128 similarity structure the verification threshold works on, and
+    leaves the student free to rotate its space.
+    """
+    teacher = tf.cast(teacher, student.dtype)
+    s = tf.math.l2_normalize(student, axis=-1)
+    t_norm = tf.norm(teacher, axis=-1)
+    t = teacher / tf.maximum(t_norm, tf.cast(1e-12, student.dtype))[:, None]
+    diff = tf.square(tf.matmul(s, s, transpose_b=True) - tf.matmul(t, t, transpose_b=True))
+    has = tf.cast(t_norm > 0, student.dtype)
+    n = tf.shape(student)[0]
+    mask = has[:, None] * has[None, :] * (1.0 - tf.eye(n, dtype=student.dtype))
+    return tf.reduce_sum(diff * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+
 def margin_softmax(
     labels: tf.Tensor,
     emb: tf.Tensor,

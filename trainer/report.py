@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.detectors import TRAINING_DETECTOR, DetectorSettings, create_detector
 from edge.errors import ModelError
-from trainer.data import file_crops, identification_set, make_detector, pair_crops
+from trainer.data import file_crops, identification_set, pair_crops
 from trainer.evaluate import (
     best_threshold,
     one_shot_identification,
@@ -65,7 +66,7 @@ def evaluate_model(
     *,
     threshold_pairs: str | Path | None = None,
     plots: str | Path | None = None,
-    yunet: str | Path | None = None,
+    detector_settings: DetectorSettings = TRAINING_DETECTOR,
     n_way: int = 100,
     trials: int = 1000,
     per_person: int = 10,
@@ -75,7 +76,7 @@ def evaluate_model(
     and ``n_way`` one-shot identification among the people the pairs file names (up to
     ``per_person`` photos each; ``n_way=0`` skips it)."""
     embed_fn, size = load_embed_fn(model)
-    detector = make_detector(yunet)
+    detector = create_detector(detector_settings)
     scores, same, n_pairs, skipped = _scores(embed_fn, pairs, images, detector, size, progress)
     threshold = None
     source = "10-fold cross-validation on the test pairs"

@@ -20,6 +20,7 @@ from the weights (the embedding collapse a training-mode metric would hide).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -31,9 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.detectors import TRAINING_DETECTOR, DetectorSettings, create_detector
 from trainer.augment import AugmentConfig, augment_batch
 from trainer.cache import DEFAULT_CACHE
-from trainer.data import FaceSet, load_faces, make_detector, pair_crops, split_by_identity
+from trainer.calibration import holdout_operating_point
+from trainer.data import FaceSet, load_faces, pair_crops, split_by_identity
 from trainer.errors import TrainingError
 from trainer.evaluate import (
     one_shot_identification,
@@ -63,6 +66,7 @@ class TrainConfig:
     head_weight: float = 1.0
     teacher: str = "none"
     teacher_weight: float = 1.0
+    relational_weight: float = 0.0  # teacher's pairwise similarities (losses.relational_...)
     teacher_minutes: float = 0.0  # 0: embed every face; else stop after this (rest untaught)
     p: int = 32
     k: int = 4
@@ -79,7 +83,7 @@ class TrainConfig:
     monitor_root: str = ""
     exclude_pairs: list[str] = field(default_factory=list)
     cache: str = str(DEFAULT_CACHE)
-    yunet: str = ""
+    detector: DetectorSettings = TRAINING_DETECTOR  # [detector] settings; whole photos
     seed: int = 0
     threads: int = 0
     augment: bool = True
@@ -159,7 +163,7 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out / "checkpoint"
     t_start = time.time()
-    detector = make_detector(cfg.yunet or None)
+    detector = create_detector(cfg.detector)
     if faces is None:
         faces = load_faces(
             cfg.roots,
@@ -212,9 +216,7 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     # validation crops (inference-mode monitoring)
     val_pairs = None
     if val_set is not None:
-        rng = np.random.default_rng(cfg.seed + 7)
-        keep = np.sort(rng.permutation(len(val_set.labels))[: cfg.val_max_images])
-        v_crops, v_labels = val_set.crops[keep], val_set.labels[keep]
+        v_crops, v_labels = validation_sample(val_set, cfg)
         vi, vj, vs = sampled_pairs(v_labels, 1000, cfg.seed)
         val_pairs = (v_crops, v_labels, vi, vj, vs)
     monitor = None
@@ -279,8 +281,10 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
                 total = main
                 distill = tf.constant(0.0)
                 if t is not None:
-                    distill = losses.cosine_distillation(emb, t)
-                    total = total + cfg.teacher_weight * distill
+                    distill = cfg.teacher_weight * losses.cosine_distillation(emb, t)
+                    if cfg.relational_weight:
+                        distill += cfg.relational_weight * losses.relational_distillation(emb, t)
+                    total = total + distill
                 if centres is not None:
                     total = total + cfg.head_weight * losses.margin_softmax(
                         tf.where(y < n_classes, y, -1), emb, centres, kind=cfg.head
@@ -363,7 +367,7 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     # final evaluation and outputs
     model.save(out / "encoder.keras")
     metrics: dict = {}
-    threshold = None
+    threshold = confidence = None
     scores_same = None
     if val_pairs is not None:
         v_crops, v_labels, vi, vj, vs = val_pairs
@@ -374,8 +378,12 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
             metrics["validation"]["one_shot_10way"] = one_shot_identification(
                 emb, v_labels, 10, 500, cfg.seed
             )
-        threshold = metrics["validation"]["kfold_threshold"]
-        scores_same = (s, vs)
+        point, scores_same = holdout_operating_point(
+            flip_fused(model, v_crops), v_labels, cfg.seed, fitted_on=_holdout_label(cfg, v_labels)
+        )
+        confidence = point.pop("confidence")
+        metrics["holdout_identities"] = point
+        threshold = point["threshold_at_far_1e-2"]
     if monitor is not None:
         crops, ia, ib, same = monitor
         emb = embed(model, crops)
@@ -394,6 +402,7 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
             "activation": cfg.activation,
         },
         "preprocessing": _preprocess_version(),
+        "detector": asdict(detector.record),  # the converter copies it into model.json
         "data": data_counts,
         "teacher": teacher_info or None,
         "history": state["history"],
@@ -401,7 +410,8 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
         "wall_minutes": round((time.time() - t_start) / 60, 2),
         "metrics": metrics,
         "threshold": threshold,
-        "threshold_source": "validation identities (10-fold mean)"
+        "confidence": confidence,
+        "threshold_source": "held-out identities, flip-fused, FAR 1e-2"
         if val_pairs is not None
         else ("monitor pairs (10-fold mean)" if monitor is not None else None),
     }
@@ -411,6 +421,66 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
         plot_roc_hist(scores_same[0], scores_same[1], out, threshold)
     _log(cfg, f"wrote {out / 'encoder.keras'} threshold={threshold}")
     return record
+
+
+def validation_sample(val_set: FaceSet, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``val_max_images`` crops and labels of the held-out identities (seeded)."""
+    rng = np.random.default_rng(cfg.seed + 7)
+    keep = np.sort(rng.permutation(len(val_set.labels))[: cfg.val_max_images])
+    return val_set.crops[keep], val_set.labels[keep]
+
+
+def recalibrate(run: str | Path, faces: FaceSet | None = None, *, progress: bool = True) -> dict:
+    """Recompute a finished run's held-out operating point with today's code: the same
+    identities (its settings and seed), its saved ``encoder.keras``, flip-fused embeddings;
+    rewrites ``threshold``, ``confidence`` and ``metrics.holdout_identities`` of its
+    ``training.json`` and returns that record. For runs made before these existed."""
+    import keras
+
+    from trainer import model as _registers_l2  # noqa: F401  (L2Normalize for load_model)
+
+    run = Path(run)
+    record = json.loads((run / "training.json").read_text())
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in record["settings"].items() if k in known})
+    detector = cfg.detector
+    if isinstance(detector, dict):  # as training.json stores it
+        detector = DetectorSettings(**detector)
+    if faces is None:  # as train() loads them; tests pass the faces they trained on
+        faces = load_faces(
+            cfg.roots,
+            cfg.input_size,
+            detector=create_detector(detector),
+            cache_dir=cfg.cache,
+            exclude_pairs=cfg.exclude_pairs,
+            progress=progress,
+        )
+    _, val_set = split_by_identity(faces, cfg.val_fraction, cfg.seed)
+    if val_set is None:
+        raise TrainingError(f"{run}: the run held out no identities (val_fraction 0)")
+    v_crops, v_labels = validation_sample(val_set, cfg)
+    model = keras.models.load_model(run / "encoder.keras")
+    point, _ = holdout_operating_point(
+        flip_fused(model, v_crops), v_labels, cfg.seed, fitted_on=_holdout_label(cfg, v_labels)
+    )
+    record["confidence"] = point.pop("confidence")
+    record.setdefault("metrics", {})["holdout_identities"] = point
+    record["threshold"] = point["threshold_at_far_1e-2"]
+    record["threshold_source"] = "held-out identities, flip-fused, FAR 1e-2"
+    (run / "training.json").write_text(json.dumps(record, indent=2, default=_json_default))
+    return record
+
+
+def flip_fused(model, crops: np.ndarray) -> np.ndarray:
+    """Embeddings as the edge computes them by default (``recognition.flip``): the crop and
+    its mirror image embedded, summed and re-normalised."""
+    e = embed(model, crops) + embed(model, np.ascontiguousarray(crops[:, :, ::-1]))
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+
+def _holdout_label(cfg: TrainConfig, labels: np.ndarray) -> str:
+    people, faces = len(np.unique(labels)), len(labels)
+    return f"held-out identities of trainer seed {cfg.seed} ({people} people, {faces} faces), flip-fused"
 
 
 def _monitor(model, val_pairs, monitor) -> dict:

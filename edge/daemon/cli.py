@@ -30,6 +30,13 @@ def check(cfg: config_mod.Config, name: str = "config") -> list[str]:
         )
     if cfg.recognition.model and not Path(cfg.recognition.model).is_file():
         raise ConfigError(f"{name}: recognition.model: file not found: {cfg.recognition.model}")
+    if cfg.detector.model and not Path(cfg.detector.model).expanduser().is_file():
+        raise ConfigError(f"{name}: detector.model: file not found: {cfg.detector.model}")
+    if cfg.web.enabled:
+        try:
+            web_server_module().check_web(cfg.web)
+        except ConfigError as e:
+            raise ConfigError(f"{name}: {e}") from None
     return warnings
 
 
@@ -51,9 +58,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(cfg.daemon.log_level.upper())
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-    daemon = Daemon(cfg)
-    daemon.install_signals()
-    return daemon.run()
+    web = _start_web(cfg)
+    try:
+        daemon = Daemon(cfg, observer=web.recorder if web else None)
+        daemon.install_signals()
+        return daemon.run()
+    finally:
+        if web is not None:
+            web.stop()
+
+
+def _start_web(cfg: config_mod.Config):
+    """The web app's server thread when ``web.enabled`` (edge/web), else None."""
+    if not cfg.web.enabled:
+        return None
+    web = web_server_module().WebServer(cfg, live=True)
+    web.start()
+    return web
+
+
+def web_server_module():
+    """edge.web.server, imported only when the web app is on (it needs the 'web' extra)."""
+    try:
+        from edge.web import server
+    except ImportError as exc:
+        raise ConfigError(f"web.enabled: needs the 'web' extra ({exc.name} is missing)") from None
+    return server
 
 
 def add_commands(subparsers) -> None:

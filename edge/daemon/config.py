@@ -15,6 +15,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.detectors.settings import DetectorSettings
+from edge.embedder import RECOGNITION_FLIP
 from edge.errors import ConfigError
 
 
@@ -32,13 +34,11 @@ class CameraConfig:
 class RecognitionConfig:
     model: str = ""  # empty = the model shipped in edge/models
     gallery: str = "/var/lib/doorface/gallery.npz"
-    detector: str = "auto"
-    detector_model: str = ""  # YuNet .onnx (or $DOORFACE_YUNET_MODEL)
-    detect_width: int = -1  # detect on a copy at most this wide; -1 = detector default
     threads: int = 2
     threshold: float = -1.0  # < 0 = the threshold from the model manifest
     margin: float = 0.05
     max_faces: int = 5
+    flip: bool = RECOGNITION_FLIP  # embed each face and its mirror image (edge/embedder.py)
 
 
 @dataclass
@@ -50,6 +50,10 @@ class TrackingConfig:
     confirm_frames: int = 3
     unknown_frames: int = 5
     instant_above: float = 0.10
+    decision: str = "aggregate"  # "aggregate" | "vote" (edge/daemon/strategies.py)
+    unknown_after_s: float = 0.0  # a track this old at least before "unknown"
+    upgrade: bool = True  # a visit reported "unknown" may still become "recognized"
+    present_off_s: float = 10.0  # "person present" turns OFF after this long without a face
 
 
 @dataclass
@@ -86,7 +90,6 @@ class MqttConfig:
     tls_insecure: bool = False
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
-    present_off_s: float = 10.0
 
     def password(self) -> str | None:
         """Read the secret from ``password_file`` or ``password_env``; never from the config."""
@@ -115,6 +118,32 @@ class OutboxConfig:
 
 
 @dataclass
+class WebConfig:
+    """The face library web app and HTTP API (``edge/web``), served by ``edge run``/``edge web``."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1:8080"  # host:port; a non-loopback host needs a password set
+    password_file: str = "/var/lib/doorface/web_password"  # scrypt hash, `edge web-password`
+    token_file: str = "/var/lib/doorface/web_token"  # API bearer token, made on first start
+    visits: str = "/var/lib/doorface/visits.sqlite"  # visits with their face crops
+    retention_days: float = 7.0  # visit crops and unknown faces are deleted after this
+    tls_cert: str = ""  # PEM certificate and key: serve HTTPS (cookies then get Secure)
+    tls_key: str = ""
+    max_upload_bytes: int = 20_000_000  # one request's body
+    max_upload_pixels: int = 16_000_000  # one uploaded image (checked before decoding)
+    session_hours: float = 12.0  # a sign-in lasts this long without use
+
+    def address(self) -> tuple[str, int]:
+        """(host, port) of ``listen``: ``127.0.0.1:8080``, ``0.0.0.0:443``, ``[::]:8080`` (port 0:
+        any free one)."""
+        host, sep, port = self.listen.rpartition(":")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ConfigError(f"web.listen: must be host:port, got {self.listen!r}")
+        return host, int(port)
+
+
+@dataclass
 class DaemonConfig:
     device_id: str = "doorface"
     name: str = "Doorface"
@@ -126,12 +155,14 @@ class DaemonConfig:
 class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
+    detector: DetectorSettings = field(default_factory=DetectorSettings)  # edge.detectors.settings
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     cooldown: CooldownConfig = field(default_factory=CooldownConfig)
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
 
 _KIND = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
@@ -161,10 +192,21 @@ def _coerce(key: str, value: object, typ: object) -> object:
     raise ConfigError(f"{key}: unsupported type")  # pragma: no cover
 
 
+DECISIONS = ("aggregate", "vote")
+MOVED = {  # old key -> where it lives now
+    "mqtt.present_off_s": "tracking.present_off_s",
+    "recognition.detector": "detector.backend",
+    "recognition.detector_model": "detector.model",
+    "recognition.detect_width": "detector.detect_width",
+}
+
+
 def _build(cls: type, data: dict, prefix: str) -> object:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     for key in data:
+        if prefix + key in MOVED:
+            raise ConfigError(f"{prefix}{key}: moved to {MOVED[prefix + key]}")
         if key not in names:
             raise ConfigError(f"{prefix}{key}: unknown key")
     kwargs = {k: _coerce(prefix + k, v, hints[k]) for k, v in data.items()}
@@ -176,6 +218,7 @@ def _check(cfg: Config) -> None:
         if v < 0 or (v == 0 and not allow_zero):
             raise ConfigError(f"{key}: must be {'>= 0' if allow_zero else '> 0'}, got {v!r}")
 
+    cfg.detector.validate()
     positive("mqtt.port", cfg.mqtt.port)
     if cfg.mqtt.port > 65535:
         raise ConfigError(f"mqtt.port: must be <= 65535, got {cfg.mqtt.port}")
@@ -186,6 +229,13 @@ def _check(cfg: Config) -> None:
     positive("tracking.confirm_frames", cfg.tracking.confirm_frames)
     positive("tracking.unknown_frames", cfg.tracking.unknown_frames)
     positive("tracking.max_missed_frames", cfg.tracking.max_missed_frames, True)
+    positive("tracking.unknown_after_s", cfg.tracking.unknown_after_s, True)
+    positive("tracking.present_off_s", cfg.tracking.present_off_s, True)
+    if cfg.tracking.decision not in DECISIONS:
+        raise ConfigError(
+            f"tracking.decision: must be one of {', '.join(DECISIONS)}, "
+            f"got {cfg.tracking.decision!r}"
+        )
     positive("cooldown.person_s", cfg.cooldown.person_s, True)
     positive("cooldown.unknown_s", cfg.cooldown.unknown_s, True)
     positive("recognition.threads", cfg.recognition.threads)
@@ -211,6 +261,30 @@ def _check(cfg: Config) -> None:
         raise ConfigError("mqtt.password_file: set password_file or password_env, not both")
     if bool(cfg.mqtt.cert_file) != bool(cfg.mqtt.key_file):
         raise ConfigError("mqtt.cert_file: cert_file and key_file must be set together")
+    _check_web(cfg.web)
+
+
+def _check_web(w: WebConfig) -> None:
+    from edge.image import MAX_FILE_BYTES, MAX_PIXELS
+
+    w.address()
+    if not w.retention_days > 0:
+        raise ConfigError(f"web.retention_days: must be > 0, got {w.retention_days!r}")
+    if not w.session_hours > 0:
+        raise ConfigError(f"web.session_hours: must be > 0, got {w.session_hours!r}")
+    if not 0 < w.max_upload_bytes <= MAX_FILE_BYTES:
+        raise ConfigError(
+            f"web.max_upload_bytes: must be 1..{MAX_FILE_BYTES}, got {w.max_upload_bytes}"
+        )
+    if not 0 < w.max_upload_pixels <= MAX_PIXELS:
+        raise ConfigError(
+            f"web.max_upload_pixels: must be 1..{MAX_PIXELS}, got {w.max_upload_pixels}"
+        )
+    if bool(w.tls_cert) != bool(w.tls_key):
+        raise ConfigError("web.tls_cert: tls_cert and tls_key must be set together")
+    for key in ("password_file", "token_file", "visits"):
+        if not getattr(w, key):
+            raise ConfigError(f"web.{key}: must not be empty")
 
 
 def parse(data: dict, name: str = "config") -> Config:

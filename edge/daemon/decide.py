@@ -1,173 +1,189 @@
-"""Turns per-frame matches of a track into at most one event per visit.
+"""Turns the frames of a track into the events of one visit.
 
-Quality gate: faces smaller than ``min_face_px`` or blurrier than ``min_sharpness``
-(variance of Laplacian) are not scored at all.
+A visit is one track; it gets a UUID (``visit_id``) that every event of the visit carries.
 
-Weighting: ``weight = sqrt(area) * min(1, sharpness / (2*min_sharpness))`` -- bigger,
-sharper faces count more.
+Quality gate: faces smaller than ``tracking.min_face_px`` or blurrier than
+``tracking.min_sharpness`` (variance of the Laplacian) are not scored. Weight of a usable
+frame: ``sqrt(area) * min(1, sharpness / (2 * min_sharpness))``: bigger, sharper faces count
+more. How samples become a name is the strategy's business (``tracking.decision``, see
+:mod:`edge.daemon.strategies`).
 
-Recognized: a person is declared once ``confirm_frames`` usable frames matched that
-person (score >= threshold and margin satisfied, i.e. Match.reason == "match") *and*
-they hold >= ``agree`` of the track's usable weight. This is the main protection against
-a false "Alice": one lucky frame of a stranger is not enough.
+Outcomes of a visit:
 
-Instant: a usable frame whose score is at least ``instant_above`` over the threshold is
-recognized at once, provided every usable frame of the track so far matched that same person
-(a stranger's one lucky frame after frames matching nobody still needs ``confirm_frames``).
-A clearly seen household member is then announced from the first frame instead of after
-``confirm_frames`` (at 15 fps that saves 130 ms). The bar is a strict operating point: its
-rates for the shipped model are in docs/MODEL.md and benchmarks/bench_matching.py.
-``instant_above < 0`` turns it off.
+- ``recognized`` as soon as the strategy names someone. Final: a name is never withdrawn.
+- ``unknown`` once the track has ``tracking.unknown_frames`` usable frames, has lasted
+  ``tracking.unknown_after_s`` and no name is ahead; or when a track ends undecided with at
+  least ``END_MIN_FRAMES`` usable frames. Never a name at track end from weaker evidence than
+  during the track: a missed name is better than a wrong one.
+- upgrade: with ``tracking.upgrade``, a visit decided ``unknown`` stays open while its track
+  lasts; when later frames give the strategy a confident name, a ``recognized`` decision with
+  the same ``visit_id`` and ``upgrade = True`` follows. The trade-off against waiting longer
+  before ``unknown`` (``unknown_after_s``) is measured in docs/BENCHMARKS.md ("Door").
 
-Unknown: after ``unknown_frames`` usable frames where nobody reached the above, or when
-a track ends with >= 2 usable frames and no decision. Never "recognized" at track end
-from fewer than ``confirm_frames`` frames: a missed visit is better than a wrong name.
-
-Cooldown: per person (and one for unknowns) so someone standing at the door is one
-event; suppressed decisions are counted.
+Cooldowns are by identity, so one person standing at the door is one event while different
+people each get theirs: a name is suppressed within ``cooldown.person_s`` of that name's last
+event; an ``unknown`` only when the same face returns within ``cooldown.unknown_s`` (its track
+embedding at least as close to a recent stranger's as a household member must be to their
+template: the recognition threshold). A different stranger is always reported. An upgrade of a
+published ``unknown`` is never suppressed: it corrects an event subscribers already have.
+Suppressed decisions are counted (``cooldown_recognized``, ``cooldown_unknown``) and logged.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import uuid
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from edge.daemon.config import CooldownConfig, TrackingConfig
 from edge.daemon.events import Decision
-from edge.daemon.tracker import Sample, Track
+from edge.daemon.strategies import MatchFn, Reading, Sample, strategy_for, track_embedding
+from edge.daemon.tracker import Track
+
+log = logging.getLogger(__name__)
+
+MAX_SAMPLES = 64  # per track: bounds memory (and the aggregate's window) for a long stay
+END_MIN_FRAMES = 2  # an undecided track that ends with this many usable frames is "unknown"
+
+
+@dataclass
+class Visit:
+    """The decision state of one track."""
+
+    id: str  # UUID4, the events' visit_id
+    track_id: int
+    first_seen: float
+    samples: list[Sample] = field(default_factory=list)
+    outcome: str | None = None  # None, "unknown" or "recognized"
+    unknown_published: bool = False
+
+
+class Cooldowns:
+    """Remembers recent events by identity: names by name, strangers by track embedding."""
+
+    def __init__(self, person_s: float, unknown_s: float) -> None:
+        self.person_s = person_s
+        self.unknown_s = unknown_s
+        self._named: dict[str, float] = {}
+        self._strangers: list[tuple[float, np.ndarray]] = []
+
+    def seconds_since_same(self, d: Decision, embedding: np.ndarray, now: float) -> float | None:
+        """Age of the same identity's last event while it still mutes ``d``, else None."""
+        if d.person is not None:
+            last = self._named.get(d.person)
+            return now - last if last is not None and now - last < self.person_s else None
+        self._strangers = [(t, e) for t, e in self._strangers if now - t < self.unknown_s]
+        ages = [now - t for t, e in self._strangers if float(e @ embedding) >= d.threshold]
+        return min(ages) if ages else None
+
+    def record(self, d: Decision, embedding: np.ndarray, now: float) -> None:
+        if d.person is not None:
+            self._named[d.person] = now
+        elif self.unknown_s > 0:
+            self._strangers.append((now, embedding))
 
 
 class Decider:
-    def __init__(
-        self,
-        *,
-        confirm_frames: int = 3,
-        unknown_frames: int = 5,
-        min_face_px: int = 40,
-        min_sharpness: float = 20.0,
-        person_cooldown_s: float = 60.0,
-        unknown_cooldown_s: float = 30.0,
-        agree: float = 0.6,
-        end_min_frames: int = 2,
-        instant_above: float = 0.10,
-    ) -> None:
-        self.confirm_frames = confirm_frames
-        self.unknown_frames = unknown_frames
-        self.min_face_px = min_face_px
-        self.min_sharpness = min_sharpness
-        self.person_cooldown_s = person_cooldown_s
-        self.unknown_cooldown_s = unknown_cooldown_s
-        self.agree = agree
-        self.end_min_frames = end_min_frames
-        self.instant_above = instant_above
-        self._last: dict[str | None, float] = {}
+    def __init__(self, tracking: TrackingConfig, cooldown: CooldownConfig, match: MatchFn):
+        self.tracking = tracking
+        self.strategy = strategy_for(
+            tracking.decision, match, tracking.confirm_frames, tracking.instant_above
+        )
+        self.cooldowns = Cooldowns(cooldown.person_s, cooldown.unknown_s)
+        self.visits: dict[int, Visit] = {}
         self.counters: dict[str, int] = defaultdict(int)
+        self.decisions = 0  # made, published or suppressed (the state is re-sent when it moves)
 
     # -- quality -------------------------------------------------------------------------
     def sample_from(self, result: Any, timestamp: float) -> Sample | None:
         """A Sample from a FaceResult-like object, or None when it fails the quality gate."""
         x, y, w, h = (int(v) for v in result.face.box)
-        if min(w, h) < self.min_face_px:
+        t = self.tracking
+        if min(w, h) < t.min_face_px:
             self.counters["skipped_small"] += 1
             return None
         sharp = float(result.sharpness)
-        if sharp < self.min_sharpness:
+        if sharp < t.min_sharpness:
             self.counters["skipped_blurry"] += 1
             return None
-        weight = math.sqrt(w * h) * min(1.0, sharp / (2 * self.min_sharpness))
-        m = result.match
-        return Sample(
-            m.name,
-            float(m.score),
-            float(m.second),
-            float(m.threshold),
-            m.reason,
-            weight,
-            (x, y, w, h),
-            timestamp,
-            getattr(result, "crop", None),
-        )
+        weight = math.sqrt(w * h) * min(1.0, sharp / (2 * t.min_sharpness))
+        return Sample(result.match, result.embedding, weight, (x, y, w, h), timestamp, result.crop)
 
-    # -- decisions -----------------------------------------------------------------------
+    # -- visits --------------------------------------------------------------------------
     def observe(self, track: Track, sample: Sample | None, now: float) -> Decision | None:
-        if sample is not None:
-            track.samples.append(sample)
-            if len(track.samples) > 64:  # bound memory for someone standing for minutes
-                del track.samples[0]
-        if track.decided or sample is None:
+        """Add a frame of ``track`` (None: its face was not usable); a decision or None."""
+        visit = self.visits.get(track.id)
+        if visit is None:
+            visit = self.visits[track.id] = Visit(str(uuid.uuid4()), track.id, track.first_seen)
+        if sample is None:
             return None
-        d = self._evaluate(track, now, ended=False)
-        return self._gate(track, d, now)
+        visit.samples.append(sample)
+        del visit.samples[:-MAX_SAMPLES]
+        if visit.outcome == "recognized" or (visit.outcome and not self.tracking.upgrade):
+            return None
+        return self._next_decision(visit, now, ended=False)
 
     def end(self, track: Track, now: float) -> Decision | None:
-        if track.decided:
+        """The track is gone: an undecided visit with enough frames is ``unknown``."""
+        visit = self.visits.pop(track.id, None)
+        if visit is None or visit.outcome is not None:
             return None
-        return self._gate(track, self._evaluate(track, now, ended=True), now)
+        return self._next_decision(visit, now, ended=True)
 
-    def _evaluate(self, track: Track, now: float, ended: bool) -> Decision | None:
-        samples = track.samples
-        if not samples:
+    def _next_decision(self, visit: Visit, now: float, ended: bool) -> Decision | None:
+        if not visit.samples:
             return None
-        last = samples[-1]
-        if (
-            not ended
-            and self.instant_above >= 0
-            and last.name is not None
-            and last.reason == "match"
-            and last.score >= last.threshold + self.instant_above
-            and all(s.reason == "match" and s.name == last.name for s in samples)
+        reading = self.strategy.read(visit.samples)
+        if reading.person is not None:
+            return self._gate(visit, self._decision(visit, "recognized", reading, now), now)
+        if visit.outcome is not None:
+            return None  # already unknown: only an upgrade can follow
+        n = len(visit.samples)
+        waited = visit.samples[-1].timestamp - visit.first_seen >= self.tracking.unknown_after_s
+        if (n >= self.tracking.unknown_frames and waited and not reading.leaning) or (
+            ended and n >= END_MIN_FRAMES
         ):
-            return self._decision(track, "recognized", last.name, [last], now)
-        total = sum(s.weight for s in samples)
-        by_name: dict[str, list[Sample]] = defaultdict(list)
-        for s in samples:
-            if s.name is not None and s.reason == "match":
-                by_name[s.name].append(s)
-        best = max(by_name.items(), key=lambda kv: sum(s.weight for s in kv[1]), default=None)
-        if best is not None:
-            name, hits = best
-            share = sum(s.weight for s in hits) / total
-            if len(hits) >= self.confirm_frames and share >= self.agree:
-                return self._decision(track, "recognized", name, hits, now)
-        best_share = 0.0 if best is None else sum(s.weight for s in best[1]) / total
-        # Unknown once enough frames agree on nobody; wait while a name holds the majority.
-        if len(samples) >= self.unknown_frames and best_share < self.agree:
-            return self._decision(track, "unknown", None, samples, now)
-        if ended and len(samples) >= self.end_min_frames:
-            return self._decision(track, "unknown", None, samples, now)
+            return self._gate(visit, self._decision(visit, "unknown", reading, now), now)
         return None
 
-    def _decision(
-        self, track: Track, kind: str, name: str | None, hits: list[Sample], now: float
-    ) -> Decision:
-        wsum = sum(s.weight for s in hits) or 1.0
-        score = sum(s.score * s.weight for s in hits) / wsum
-        second = sum(s.second * s.weight for s in hits) / wsum
-        key = max(hits, key=lambda s: s.weight)
+    def _decision(self, visit: Visit, kind: str, r: Reading, now: float) -> Decision:
+        key = max(r.evidence, key=lambda s: s.weight)
         return Decision(
             type=kind,
-            person=name,
-            score=score,
-            second=second,
-            threshold=key.threshold,
+            person=r.person,
+            score=r.score,
+            second=r.second,
+            threshold=key.match.threshold,
             box=key.box,
-            track_id=track.id,
-            track_frames=len(track.samples),
-            first_seen=track.first_seen,
+            track_id=visit.track_id,
+            visit_id=visit.id,
+            track_frames=len(visit.samples),
+            first_seen=visit.first_seen,
             decided_at=now,
-            frame_timestamp=max(s.timestamp for s in hits),
+            frame_timestamp=max(s.timestamp for s in r.evidence),
+            upgrade=visit.unknown_published,
             snapshot=key.crop,
         )
 
-    def _gate(self, track: Track, d: Decision | None, now: float) -> Decision | None:
-        if d is None:
-            return None
-        track.decided = True
-        cooldown = self.person_cooldown_s if d.person is not None else self.unknown_cooldown_s
-        last = self._last.get(d.person)
-        if last is not None and now - last < cooldown:
+    def _gate(self, visit: Visit, d: Decision, now: float) -> Decision | None:
+        """Apply the cooldowns; count and log what they suppress."""
+        visit.outcome = d.type
+        self.decisions += 1
+        embedding = track_embedding(visit.samples)
+        age = None if d.upgrade else self.cooldowns.seconds_since_same(d, embedding, now)
+        if age is not None:
             self.counters[f"cooldown_{d.type}"] += 1
+            who = d.person or "the same unknown face"
+            log.info("%s suppressed: %s had an event %.1f s ago", d.type, who, age)
             return None
-        self._last[d.person] = now
+        self.cooldowns.record(d, embedding, now)
+        visit.unknown_published = d.type == "unknown"
         self.counters[d.type] += 1
+        if d.upgrade:
+            self.counters["upgrades"] += 1
         return d

@@ -1,21 +1,22 @@
-"""Event payloads (schema documented in docs/MQTT.md) and the stdout sink."""
+"""Event payloads: the decision of a visit and the JSON published for it (docs/MQTT.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from dataclasses import dataclass
+from typing import Any
 
-SCHEMA_VERSION = 1
+import numpy as np
+
+SCHEMA_VERSION = 2  # 2: visit_id and upgrade (a visit reported unknown can become recognized)
 EVENT_TYPES = ("recognized", "unknown")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Decision:
-    """A decided visit: one per track (subject to cooldown)."""
+    """A decision about a visit: its first (``recognized`` or ``unknown``), or an upgrade."""
 
     type: str  # "recognized" | "unknown"
     person: str | None
@@ -24,12 +25,13 @@ class Decision:
     threshold: float
     box: tuple[int, int, int, int]
     track_id: int
+    visit_id: str
     track_frames: int
     first_seen: float
     decided_at: float
     frame_timestamp: float
-    snapshot: Any = None  # RGB crop (numpy) or None
-    extra: dict[str, Any] = field(default_factory=dict)
+    upgrade: bool = False  # a "recognized" that follows this visit's published "unknown"
+    snapshot: np.ndarray | None = None  # RGB crop of the decisive face
 
 
 def iso(ts: float) -> str:
@@ -37,17 +39,21 @@ def iso(ts: float) -> str:
 
 
 def build_event(
-    d: Decision, *, device_id: str, camera: str, model_id: str, snapshot_b64: str | None = None
+    d: Decision, *, device_id: str, camera: str, model_id: str, confidence: float | None = None
 ) -> dict[str, Any]:
-    """The JSON object published for a decision."""
+    """The JSON object published for a decision. ``confidence``: P(same person) for its
+    score under the model's calibration (edge/confidence.py), None when the model has none."""
     x, y, w, h = (int(v) for v in d.box)
-    ev: dict[str, Any] = {
+    return {
         "schema": SCHEMA_VERSION,
         "id": str(uuid.uuid4()),
         "type": d.type,
         "event_type": d.type,  # for Home Assistant's MQTT event entity
         "person": d.person,
+        "visit_id": d.visit_id,
+        "upgrade": bool(d.upgrade),
         "score": round(float(d.score), 4),
+        "confidence": None if confidence is None else round(float(confidence), 4),
         "second": round(float(d.second), 4),
         "threshold": round(float(d.threshold), 4),
         "device": device_id,
@@ -60,34 +66,7 @@ def build_event(
         "track_frames": int(d.track_frames),
         "model_id": model_id,
     }
-    if snapshot_b64 is not None:
-        ev["snapshot_jpeg_b64"] = snapshot_b64
-    ev.update(d.extra)
-    return ev
 
 
 def dumps(ev: dict[str, Any]) -> str:
     return json.dumps(ev, separators=(",", ":"), ensure_ascii=False)
-
-
-class StdoutSink:
-    """Used when no broker is configured: one JSON line per event on stdout."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stdout
-
-    def send_event(self, ev: dict[str, Any]) -> None:
-        self.stream.write(dumps(ev) + "\n")
-        self.stream.flush()
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        pass
-
-    def start(self) -> None:
-        pass
-
-    def stop(self, timeout: float = 5.0) -> None:
-        pass
-
-    def stats(self) -> dict[str, Any]:
-        return {}

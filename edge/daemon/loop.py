@@ -1,12 +1,14 @@
-"""The daemon: grabber -> recognizer -> tracker -> decider -> outbox/MQTT (or stdout).
+"""The daemon: grabber -> recognizer -> tracker -> decider -> sink (outbox/MQTT or stdout).
 
 Single-threaded recognition loop; the grabber and the MQTT network/delivery threads are
 the only other threads. Signals only set flags: SIGTERM/SIGINT stop (tracks are closed,
 the outbox flushed, ``offline`` published), SIGHUP reloads the gallery between frames, and
 so does a change of the gallery file (polled every 2 s, so ``edge enroll`` takes effect
-without a signal). A missing, corrupt or wrong-model gallery does not stop the daemon: it
-logs the error once, reports it in the state topic (``gallery_error``), treats every face as
-unknown, and loads the file as soon as it is fixed -- a restart loop would help nobody.
+without a signal). A gallery made by another model is re-embedded from its stored face crops
+(``edge.gallery.load_gallery_for_model``). A missing or corrupt gallery, or another model's
+without crops, does not stop the daemon: it logs the error once, reports it in the state topic
+(``gallery_error``), treats every face as unknown, and loads the file as soon as it is
+fixed -- a restart loop would help nobody.
 
 The systemd watchdog is fed only while the loop iterates *and* the grabber shows
 progress (frames or retry steps), so a hung camera read or a stuck loop gets restarted,
@@ -20,23 +22,38 @@ import os
 import signal
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from edge import __version__ as EDGE_VERSION
 from edge.daemon.config import Config
 from edge.daemon.decide import Decider
-from edge.daemon.events import Decision, StdoutSink, build_event, iso
+from edge.daemon.events import Decision, build_event, iso
 from edge.daemon.grabber import Grabber
 from edge.daemon.sdnotify import Notifier
+from edge.daemon.sinks import Sink, sink_from_config
 from edge.daemon.snapshot import Snapshots
 from edge.daemon.tracker import Tracker
 from edge.errors import DoorfaceError
+
+if TYPE_CHECKING:  # the pipeline imports OpenCV and LiteRT: only when a recognizer is built
+    import numpy as np
+
+    from edge.matching import Match
+    from edge.pipeline import Recognizer
 
 log = logging.getLogger(__name__)
 
 STALL_S = 20.0  # grabber silent longer than this = hung (WatchdogSec must exceed it)
 STATE_EVERY_S = 60.0
 GALLERY_POLL_S = 2.0
+
+
+class Observer(Protocol):
+    """Sees every frame with its faces, and every event with its decision: the web app's
+    hook (edge/web/recorder.py). Called on the loop's thread, so it must return at once."""
+
+    def frame(self, frame: Any, results: list) -> None: ...
+
+    def event(self, ev: dict[str, Any], decision: Decision) -> None: ...
 
 
 def _file_signature(path: str) -> tuple[int, int] | None:
@@ -47,52 +64,42 @@ def _file_signature(path: str) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
-def build_recognizer(cfg: Config):
-    """The core recognizer from the config, with an empty gallery (imports LiteRT lazily)."""
-    from edge.pipeline import build_recognizer as core_build
+def recognizer_from_config(cfg: Config) -> Recognizer:
+    """The recognizer the config describes, with an empty gallery (the daemon loads it)."""
+    from edge.pipeline import recognizer_from_files
 
     r = cfg.recognition
-    options: dict[str, Any] = {}
-    if r.detector_model:
-        options["model_path"] = r.detector_model
-    if r.detect_width >= 0:
-        options["detect_width"] = r.detect_width
-    return core_build(
+    return recognizer_from_files(
         r.model or None,
         None,  # the daemon loads (and watches) the gallery itself
-        r.detector,
-        options,
+        cfg.detector,
         threads=r.threads,
         threshold=None if r.threshold < 0 else r.threshold,
         margin=r.margin,
         max_faces=r.max_faces,
-    )
-
-
-def build_sink(cfg: Config):
-    if not cfg.mqtt.host:
-        return StdoutSink()
-    from edge.daemon.mqtt import MqttPublisher
-    from edge.daemon.outbox import Outbox
-
-    o = cfg.outbox
-    outbox = Outbox(o.path, o.max_rows, o.memory_max, o.synchronous)
-    return MqttPublisher(
-        cfg.mqtt, outbox, device_id=cfg.daemon.device_id, name=cfg.daemon.name, version=EDGE_VERSION
+        flip=r.flip,
     )
 
 
 class Daemon:
-    def __init__(self, cfg: Config, recognizer=None, sink=None, grabber: Grabber | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        recognizer: Recognizer | None = None,
+        sink: Sink | None = None,
+        grabber: Grabber | None = None,
+        observer: Observer | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.observer = observer
         self.gallery_error = ""
         self._gallery_sig: tuple[int, int] | None = None
         self._gallery_polled = time.monotonic()
         self.errors = 0
-        self.recognizer = recognizer if recognizer is not None else build_recognizer(cfg)
+        self.recognizer = recognizer if recognizer is not None else recognizer_from_config(cfg)
         if recognizer is None:
             self.reload_gallery()
-        self.sink = sink if sink is not None else build_sink(cfg)
+        self.sink = sink if sink is not None else sink_from_config(cfg)
         c = cfg.camera
         self.grabber = grabber or Grabber(
             c.source,
@@ -101,17 +108,8 @@ class Daemon:
             retry_max_s=c.retry_max_s,
             exit_on_end=c.exit_on_end,
         )
-        t = cfg.tracking
-        self.tracker = Tracker(t.iou, t.max_missed_frames)
-        self.decider = Decider(
-            confirm_frames=t.confirm_frames,
-            unknown_frames=t.unknown_frames,
-            instant_above=t.instant_above,
-            min_face_px=t.min_face_px,
-            min_sharpness=t.min_sharpness,
-            person_cooldown_s=cfg.cooldown.person_s,
-            unknown_cooldown_s=cfg.cooldown.unknown_s,
-        )
+        self.tracker = Tracker(cfg.tracking.iou, cfg.tracking.max_missed_frames)
+        self.decider = Decider(cfg.tracking, cfg.cooldown, self._match_track)
         s = cfg.snapshot
         self.snapshots = Snapshots(
             s.directory,
@@ -132,6 +130,10 @@ class Daemon:
         self._present = False
         self._state_at = 0.0
 
+    def _match_track(self, embedding: np.ndarray) -> Match:
+        """A track's embedding against the gallery loaded now (it changes on reload)."""
+        return self.recognizer.matcher.match(embedding)
+
     @property
     def model_id(self) -> str:
         return str(getattr(getattr(self.recognizer, "embedder", None), "model_id", "unknown"))
@@ -144,15 +146,17 @@ class Daemon:
 
     def reload_gallery(self) -> None:
         """(Re)load the gallery file; on failure keep the current one and report why."""
-        from edge.gallery import Gallery
+        from edge.gallery import load_gallery_for_model
         from edge.matching import Matcher
 
         path = self.cfg.recognition.gallery
         self._gallery_sig = _file_signature(path)
         old = self.recognizer.matcher
         try:
-            gallery = Gallery.load(path)
-            self.recognizer.set_matcher(Matcher(gallery, old.threshold, old.margin, old.strategy))
+            gallery = load_gallery_for_model(path, self.recognizer.embedder)  # re-embeds
+            self.recognizer.set_matcher(
+                Matcher(gallery, old.threshold, old.margin, old.strategy, old.calibration)
+            )
         except DoorfaceError as e:
             self.errors += 1
             self.gallery_error = str(e)
@@ -198,7 +202,7 @@ class Daemon:
                     self._idle(time.time())
                     continue
                 try:
-                    self.process(frame)
+                    self.handle_frame(frame)
                 except DoorfaceError as e:
                     self.errors += 1
                     log.error("frame %d failed: %s", frame.index, e)
@@ -206,10 +210,13 @@ class Daemon:
             self.shutdown()
         return 0
 
-    def process(self, frame) -> list[Decision]:
-        """One frame through recognizer, tracker and decider; returns emitted decisions."""
+    def handle_frame(self, frame) -> list[Decision]:
+        """One frame through recognizer, tracker and decider; publishes and returns decisions."""
         self.frames += 1
-        results = self.recognizer.process(frame.image, frame.detect_image)
+        decisions_before = self.decider.decisions
+        results = self.recognizer.recognize_faces(frame.image, frame.detect_image)
+        if self.observer is not None:
+            self.observer.frame(frame, results)
         now = time.time()
         boxes = [tuple(int(v) for v in r.face.box) for r in results]
         tracks, ended = self.tracker.update(boxes, frame.timestamp)
@@ -226,7 +233,7 @@ class Daemon:
             self._last_face = now
         for d in out:
             self.emit(d)
-        self._update_state(now, force=bool(out))
+        self._update_state(now, force=self.decider.decisions != decisions_before)
         return out
 
     def _idle(self, now: float) -> None:
@@ -238,19 +245,30 @@ class Daemon:
             device_id=self.cfg.daemon.device_id,
             camera=self.cfg.camera.name,
             model_id=self.model_id,
+            confidence=self.recognizer.matcher.confidence_of(d.score),
         )
         b64 = self.snapshots.handle(ev["id"], d.snapshot)
         if b64 is not None:
             ev["snapshot_jpeg_b64"] = b64
         self.sink.send_event(ev)
+        if self.observer is not None:
+            self.observer.event(ev, d)
         self.events_sent += 1
         self.last_event_id = ev["id"]
         self.last_person = d.person if d.person is not None else "unknown"
-        log.info("event %s %s score=%.3f track=%d", d.type, d.person, d.score, d.track_id)
+        log.info(
+            "event %s%s %s score=%.3f track=%d visit=%s",
+            d.type,
+            " (upgrade)" if d.upgrade else "",
+            d.person,
+            d.score,
+            d.track_id,
+            d.visit_id,
+        )
         return ev
 
     def _update_state(self, now: float, force: bool = False) -> None:
-        present = now - self._last_face < self.cfg.mqtt.present_off_s
+        present = now - self._last_face < self.cfg.tracking.present_off_s
         if not force and present == self._present and now - self._state_at < STATE_EVERY_S:
             return
         self._present = present

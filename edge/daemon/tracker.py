@@ -3,13 +3,12 @@
 Greedy matching by box IoU (highest first) is enough at a door: a handful of faces,
 slow movement, 5-30 fps. A track ends after ``max_missed`` frames without a match.
 No appearance model -- two people swapping places within one frame gap may swap tracks,
-which the decider tolerates because it requires agreeing frames.
+which the decider tolerates because a name needs agreeing frames (or their mean).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 Box = tuple[int, int, int, int]
 
@@ -25,31 +24,16 @@ def iou(a: Box, b: Box) -> float:
 
 
 @dataclass
-class Sample:
-    """One frame's view of a tracked face."""
-
-    name: str | None
-    score: float
-    second: float
-    threshold: float
-    reason: str
-    weight: float
-    box: Box
-    timestamp: float
-    crop: Any = None
-
-
-@dataclass
 class Track:
+    """A face followed across frames: where it was last, since when, frames since it was seen.
+
+    What was seen of it (samples, decisions) is the decider's (:class:`edge.daemon.decide.Visit`).
+    """
+
     id: int
     box: Box
-    first_seen: float
-    last_seen: float
-    first_frame_ts: float
-    frames: int = 0
+    first_seen: float  # capture time of its first frame
     missed: int = 0
-    decided: bool = False
-    samples: list[Sample] = field(default_factory=list)
 
 
 class Tracker:
@@ -82,13 +66,11 @@ class Tracker:
         for i, b in enumerate(boxes):
             t = assigned.get(i)
             if t is None:
-                t = Track(self._next, b, timestamp, timestamp, timestamp)
+                t = Track(self._next, b, timestamp)
                 self._next += 1
                 self.tracks[t.id] = t
                 used.add(t.id)
             t.box = b
-            t.last_seen = timestamp
-            t.frames += 1
             t.missed = 0
             out.append(t)
         ended: list[Track] = []

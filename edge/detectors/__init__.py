@@ -1,44 +1,43 @@
-"""Detector plug-ins: an abstract base and one small module per backend.
+"""Detector plug-ins: an abstract base, one small module per backend, and the one factory.
 
-``create_detector("yunet", {"model_path": ...})`` or ``create_detector("auto")``: YuNet when a
-model file is configured or ``$DOORFACE_YUNET_MODEL`` points at one, otherwise Haar (which
-needs nothing beyond OpenCV).
+``create_detector(settings)`` is the only way any entry point (``edge`` commands, the daemon,
+the demo, the trainer, the converter, the benchmarks) makes a detector; ``settings`` is the
+daemon's ``[detector]`` table or the ``--detector*`` options (:mod:`edge.detectors.settings`).
+With no settings it is YuNet with its shipped model: no file to fetch, no environment
+variable. Haar is used only when asked for (``backend = "haar"``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from edge.detectors.base import Detector, Face
+from edge.detectors.settings import (
+    BACKENDS,
+    TRAINING_DETECTOR,
+    DetectorSettings,
+    add_detector_options,
+    settings_from_args,
+)
 
-from edge.detectors.base import Detector, DetectorConfig, Face
-from edge.errors import ConfigError
 
+def create_detector(settings: DetectorSettings | None = None) -> Detector:
+    """The detector these settings describe (validated first: errors name ``detector.<key>``)."""
+    settings = (settings or DetectorSettings()).validate()
+    if settings.backend == "haar":
+        from edge.detectors.haar import HaarDetector
 
-def _registry() -> dict[str, type[Detector]]:
-    from edge.detectors.haar import HaarDetector
+        return HaarDetector(settings)
     from edge.detectors.yunet import YuNetDetector
 
-    return {cls.name: cls for cls in (YuNetDetector, HaarDetector)}
+    return YuNetDetector(settings)
 
 
-def detector_names() -> list[str]:
-    return ["auto", *_registry()]
-
-
-def create_detector(name: str = "auto", options: dict[str, Any] | None = None) -> Detector:
-    """Instantiate a backend by name with its own settings (a dict, e.g. a TOML table)."""
-    options = dict(options or {})
-    registry = _registry()
-    if name == "auto":
-        from edge.detectors.yunet import find_model
-
-        name = "yunet" if find_model(options.get("model_path", "")) else "haar"
-        if name == "haar":
-            options.pop("model_path", None)
-    if name not in registry:
-        raise ConfigError(
-            f"detector.backend: unknown detector {name!r} (known: {', '.join(detector_names())})"
-        )
-    return registry[name].from_options(options)
-
-
-__all__ = ["Detector", "DetectorConfig", "Face", "create_detector", "detector_names"]
+__all__ = [
+    "BACKENDS",
+    "TRAINING_DETECTOR",
+    "Detector",
+    "DetectorSettings",
+    "Face",
+    "add_detector_options",
+    "create_detector",
+    "settings_from_args",
+]

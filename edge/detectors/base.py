@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
 
-from edge.errors import ConfigError
+from edge.detectors.settings import DetectorSettings
+from edge.manifest import DetectorRecord, sha256_file
 
 
 @dataclass(frozen=True)
@@ -36,42 +39,21 @@ class Face:
         return Face((x * sx, y * sy, w * sx, h * sy), self.score, points.astype(np.float32))
 
 
-@dataclass
-class DetectorConfig:
-    """Settings every backend shares. Backends subclass this with their own fields."""
-
-    #: Detection runs on a copy downscaled to at most this width (0: full size). Speed for
-    #: recall: faces narrower than about 20 pixels in the downscaled copy are lost.
-    detect_width: int = 320
-    #: Faces whose box is narrower than this many frame pixels are dropped.
-    min_face: int = 24
-    score_threshold: float = 0.6
-
-    def validate(self, prefix: str) -> None:
-        if self.detect_width < 0:
-            raise ConfigError(f"{prefix}.detect_width: must be >= 0, got {self.detect_width}")
-        if self.min_face < 1:
-            raise ConfigError(f"{prefix}.min_face: must be >= 1, got {self.min_face}")
-        if not 0.0 <= self.score_threshold <= 1.0:
-            raise ConfigError(
-                f"{prefix}.score_threshold: must be in [0, 1], got {self.score_threshold}"
-            )
-
-
 class Detector(ABC):
-    """Base class of detector plug-ins. Subclasses load their model in ``__init__``."""
+    """Base class of detector plug-ins. Subclasses load their model in ``__init__`` and set
+    :attr:`model_path` to the file they loaded (what :meth:`record` identifies them by)."""
 
     name: ClassVar[str]
-    config_class: ClassVar[type[DetectorConfig]] = DetectorConfig
+    model_path: Path | None = None
 
-    def __init__(self, config: DetectorConfig | None = None) -> None:
-        self.config = config or self.config_class()
-        self.config.validate(f"detector.{self.name}")
+    def __init__(self, settings: DetectorSettings | None = None) -> None:
+        self.settings = settings or DetectorSettings()
 
     def detect(self, image_bgr: np.ndarray) -> list[Face]:
         """Faces in a BGR uint8 frame, largest first, in full-frame coordinates."""
-        small = _downscale(image_bgr, self.config.detect_width)
-        faces = self._detect(small)
+        small = _downscale(image_bgr, self.settings.detect_width)
+        min_side = self.settings.min_face * small.shape[1] / image_bgr.shape[1]
+        faces = self._detect(small, min_side)
         if small is not image_bgr:
             sx = image_bgr.shape[1] / small.shape[1]
             sy = image_bgr.shape[0] / small.shape[0]
@@ -79,24 +61,22 @@ class Detector(ABC):
         faces = [
             f
             for f in faces
-            if f.size >= self.config.min_face and f.score >= self.config.score_threshold
+            if f.size >= self.settings.min_face and f.score >= self.settings.score_threshold
         ]
         return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
 
     @abstractmethod
-    def _detect(self, image_bgr: np.ndarray) -> list[Face]:
-        """Faces in this (possibly downscaled) image, in its own coordinates."""
+    def _detect(self, image_bgr: np.ndarray, min_side: float) -> list[Face]:
+        """Faces in this (possibly downscaled) image, in its own coordinates. ``min_side`` is
+        ``min_face`` in this image's pixels: a backend that searches by size may start there
+        (smaller faces are dropped afterwards anyway)."""
 
-    @classmethod
-    def from_options(cls, options: dict[str, Any]) -> Detector:
-        """Build from a dict of settings (TOML table, CLI); unknown keys name themselves."""
-        known = set(cls.config_class.__dataclass_fields__)
-        for key in options:
-            if key not in known:
-                raise ConfigError(
-                    f"detector.{cls.name}.{key}: unknown setting (known: {', '.join(sorted(known))})"
-                )
-        return cls(cls.config_class(**options))
+    @functools.cached_property
+    def record(self) -> DetectorRecord:
+        """Backend, model file name and its sha256: what a model manifest records."""
+        if self.model_path is None:
+            return DetectorRecord(self.name, "", "")
+        return DetectorRecord(self.name, self.model_path.name, sha256_file(self.model_path))
 
 
 def _downscale(image: np.ndarray, width: int) -> np.ndarray:

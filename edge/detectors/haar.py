@@ -1,26 +1,28 @@
-"""Haar cascades from ``opencv-python-headless`` (4.x ships them): works on a fresh install.
+"""Haar cascades from ``opencv-python-headless`` (4.x ships them): the explicit fallback
+(``detector.backend = "haar"``); YuNet is the default.
 
-Haar finds boxes, not landmarks. The documented substitute: the two eyes are located with
-OpenCV's eye cascade inside the upper half of the box; the nose and mouth corners (and the
-eyes, when the eye cascade fails) are placed where they sit on average relative to the
-box, as measured against YuNet's landmarks on 395 LFW faces (:data:`BOX_LANDMARKS`). Optionally
-(``refine_eyes``) the eyes are searched with OpenCV's eye cascade and the rest carried along;
-on upright LFW faces that measured worse (mean landmark error 0.148 vs 0.135 of the eye
-distance, YuNet as reference), so it is off by default; it may help with tilted heads. The alignment is therefore coarser than YuNet's: prefer YuNet
-where its ONNX file can be installed. The score is ``n / (n + min_neighbors)``, where n is
-the number of neighbouring raw detections that support the box.
+Haar finds boxes, not landmarks. The nose and mouth corners and the eyes are placed where they
+sit on average relative to the box, as measured against YuNet's landmarks on 395 LFW faces
+(:data:`BOX_LANDMARKS`). Optionally (``detector.refine_eyes``) the eyes are searched with
+OpenCV's eye cascade inside the upper half of the box and the rest carried along; on upright
+LFW faces that measured worse (mean landmark error 0.148 vs 0.135 of the eye distance, YuNet
+as reference), so it is off by default; it may help with tilted heads. Either way the
+alignment is coarser than YuNet's, and a model trained on YuNet crops loses accuracy on Haar
+crops. The score is ``n / (n + min_neighbors)``, where n is the number of neighbouring raw
+detections that support the box. ``detector.model`` may name another cascade XML.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge.align import template
-from edge.detectors.base import Detector, DetectorConfig, Face
-from edge.errors import ConfigError, DetectorError
+from edge.detectors.base import Detector, Face
+from edge.detectors.settings import DetectorSettings
+from edge.errors import DetectorError
 
 #: Mean landmark positions relative to the Haar frontal-face box (x/w, y/h), against YuNet.
 BOX_LANDMARKS = np.array(
@@ -29,59 +31,56 @@ BOX_LANDMARKS = np.array(
 )
 
 
-@dataclass
-class HaarConfig(DetectorConfig):
-    cascade: str = "haarcascade_frontalface_default.xml"
-    #: Measured on 640x480 door frames (benchmarks/frames.py) and 300 LFW photos: 1.1 / 5
-    #: neighbours / 24 px took 28 ms per frame at recall 0.990; 1.2 / 3 / 40 px takes 12 ms
-    #: at recall 0.983. A door camera's faces are rarely under 40 px.
-    scale_factor: float = 1.2
-    min_neighbors: int = 3
-    min_face: int = 40
-    refine_eyes: bool = False
-    #: n / (n + min_neighbors) >= 0.6: at least 5 supporting raw detections.
-    score_threshold: float = 0.6
-
-    def validate(self, prefix: str) -> None:
-        super().validate(prefix)
-        if self.scale_factor <= 1.0:
-            raise ConfigError(f"{prefix}.scale_factor: must be > 1, got {self.scale_factor}")
-        if self.min_neighbors < 1:
-            raise ConfigError(f"{prefix}.min_neighbors: must be >= 1, got {self.min_neighbors}")
+#: The face cascade used when ``detector.model`` is empty (ships with opencv-python-headless).
+DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
 
 
-def _cascade(name: str) -> cv2.CascadeClassifier:
+def cascade_file(configured: str) -> Path:
+    """``detector.model`` when set, else OpenCV's own frontal-face cascade."""
     if not hasattr(cv2, "CascadeClassifier"):
-        raise DetectorError("detector.haar: this OpenCV has no CascadeClassifier (need opencv<5)")
-    path = name if "/" in name else cv2.data.haarcascades + name
-    cascade = cv2.CascadeClassifier(path)
+        raise DetectorError("detector.backend: haar needs OpenCV's CascadeClassifier (opencv<5)")
+    path = (
+        Path(configured).expanduser()
+        if configured
+        else Path(cv2.data.haarcascades, DEFAULT_CASCADE)
+    )
+    if not path.is_file():
+        raise DetectorError(f"detector.model: {path}: no such file")
+    return path
+
+
+def _load(path: Path) -> cv2.CascadeClassifier:
+    cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
-        raise DetectorError(f"detector.haar.cascade: cannot load {path}")
+        raise DetectorError(f"detector.model: {path}: not a Haar cascade")
     return cascade
 
 
 class HaarDetector(Detector):
     name = "haar"
-    config_class = HaarConfig
-    config: HaarConfig
 
-    def __init__(self, config: HaarConfig | None = None) -> None:
-        super().__init__(config)
-        self._faces = _cascade(self.config.cascade)
-        self._eyes = _cascade("haarcascade_eye.xml") if self.config.refine_eyes else None
+    def __init__(self, settings: DetectorSettings | None = None) -> None:
+        super().__init__(settings)
+        self.model_path = cascade_file(self.settings.model)
+        self._faces = _load(self.model_path)
+        eyes = Path(cv2.data.haarcascades, "haarcascade_eye.xml")
+        self._eyes = _load(eyes) if self.settings.refine_eyes else None
 
-    def _detect(self, image_bgr: np.ndarray) -> list[Face]:
+    def _detect(self, image_bgr: np.ndarray, min_side: float) -> list[Face]:
         grey = cv2.equalizeHist(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY))
-        min_side = max(12, int(self.config.min_face * grey.shape[1] / max(1, image_bgr.shape[1])))
+        search = max(12, int(min_side))
         boxes, neighbours = self._faces.detectMultiScale2(
-            grey, self.config.scale_factor, self.config.min_neighbors, minSize=(min_side, min_side)
+            grey,
+            self.settings.scale_factor,
+            self.settings.min_neighbors,
+            minSize=(search, search),
         )
         faces = []
         for (x, y, w, h), n in zip(
             np.asarray(boxes).reshape(-1, 4), np.ravel(neighbours), strict=True
         ):
             landmarks = self._landmarks(grey, int(x), int(y), int(w), int(h))
-            score = float(n) / (float(n) + self.config.min_neighbors)
+            score = float(n) / (float(n) + self.settings.min_neighbors)
             faces.append(Face((float(x), float(y), float(w), float(h)), score, landmarks))
         return faces
 

@@ -89,7 +89,7 @@ def converted(trained_model: Path, lfw_dir: Path, yunet_path: Path, tmp_path_fac
             str(out),
             "--samples",
             "120",
-            "--yunet",
+            "--detector-model",
             str(yunet_path),
             "--quiet",
         ]

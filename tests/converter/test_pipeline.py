@@ -210,7 +210,7 @@ def test_compare_cli_within_and_outside_tolerance(
         str(celeba_dir),
         "--max-images",
         "60",
-        "--yunet",
+        "--detector-model",
         str(yunet_path),
         "--quiet",
         "--json",
@@ -273,7 +273,7 @@ def test_quantize_with_pairs_calibrates_threshold_and_measures_both(
         str(pairs),
         "--images",
         str(lfw_dir),
-        "--yunet",
+        "--detector-model",
         str(yunet_path),
         "--quiet",
     ]
@@ -281,6 +281,9 @@ def test_quantize_with_pairs_calibrates_threshold_and_measures_both(
     assert main([*common, "--out", str(out)]) == 0
     m = load_manifest(out.with_suffix(".json"))
     assert m.extra["threshold_source"].startswith("calibrated on")
+    # no detector in training.json here: the calibration detector (the shipped YuNet) is recorded
+    assert m.detector is not None and m.detector.backend == "yunet"
+    assert m.detector.model == "face_detection_yunet_2026may.onnx"
     assert m.threshold == pytest.approx(m.metrics["quantized"]["best_threshold"], abs=1e-5)
     assert m.metrics["float32"]["pairs"] == m.metrics["quantized"]["pairs"] == 80
     drop = (

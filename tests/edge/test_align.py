@@ -51,12 +51,11 @@ def test_align_returns_rgb():
 
 
 @pytest.mark.parametrize("backend", ["yunet", "haar"])
-def test_astronaut_landmarks_land_near_template(backend, astronaut_bgr, yunet_path):
-    from edge.detectors import create_detector
+def test_astronaut_landmarks_land_near_template(backend, astronaut_bgr):
+    from edge.detectors import DetectorSettings, create_detector
     from edge.detectors.base import Face
 
-    options = {"model_path": str(yunet_path)} if backend == "yunet" else {}
-    detector = create_detector(backend, options)
+    detector = create_detector(DetectorSettings(backend=backend))
     faces = detector.detect(astronaut_bgr)
     assert len(faces) == 1
     face: Face = faces[0]

@@ -95,7 +95,8 @@ def test_enroll_identify_and_manage(capsys, tmp_path, tiny_model, photos):
     assert record["image"].endswith("colour.jpg")
     assert len(record["faces"]) == 1
     face = record["faces"][0]
-    assert set(face) == {"box", "name", "score"} and len(face["box"]) == 4
+    assert set(face) == {"box", "name", "score", "confidence"} and len(face["box"]) == 4
+    assert face["confidence"] is None  # this manifest has no confidence block
     assert face["name"] in ("Eileen", "Other", None) and -1 <= face["score"] <= 1
 
     code, out, _ = run(capsys, "gallery", "list", "--gallery", g, "--json")
@@ -237,16 +238,26 @@ def test_gallery_from_another_model_is_refused(capsys, tmp_path, tiny_model, pho
         (["identify", "--gallery", "{corrupt}", "--model", "{model}", "{img}"], "corrupt gallery"),
         (["gallery", "list", "--gallery", "{missing}"], "no such gallery"),
         (
-            ["identify", "--gallery", "{g}", "--model", "{model}", "--detector", "yunet", "{img}"],
-            "detector.yunet.model_path",
+            [
+                "identify",
+                "--gallery",
+                "{g}",
+                "--model",
+                "{model}",
+                "--detector-model",
+                "{fake}",
+                "{img}",
+            ],
+            "detector.model: ",
+        ),
+        (
+            ["identify", "--gallery", "{g}", "--model", "{model}", "--detect-width", "-5", "{img}"],
+            "detector.detect_width: must be >= 0",
         ),
         (["bench", "--source", "/nowhere/at/all", "--model", "{model}"], "/nowhere/at/all"),
     ],
 )
-def test_one_line_errors_without_traceback(
-    tmp_path, tiny_model, photos, argv, message, monkeypatch
-):
-    monkeypatch.delenv("DOORFACE_YUNET_MODEL", raising=False)
+def test_one_line_errors_without_traceback(tmp_path, tiny_model, photos, argv, message):
     fake = tmp_path / "fake.tflite"
     fake.write_bytes(b"hello, not a model")
     corrupt = tmp_path / "corrupt.npz"

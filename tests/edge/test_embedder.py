@@ -32,6 +32,18 @@ def test_int8_quantisation_is_read_from_the_model(tiny_model):
     assert embedder._in_scale == pytest.approx(m.input_quant.scale)
 
 
+def test_flip_fusion_is_the_renormalised_mean_of_crop_and_mirror(tiny_model):
+    plain, fused = Embedder(tiny_model), Embedder(tiny_model, flip=True)
+    crops = np.random.default_rng(1).integers(0, 255, size=(4, 32, 32, 3), dtype=np.uint8)
+    a, b = plain.embed(crops), plain.embed(crops[:, :, ::-1])
+    mean = (a + b) / 2
+    expected = mean / np.linalg.norm(mean, axis=1, keepdims=True)
+    np.testing.assert_allclose(fused.embed(crops), expected, atol=1e-6)
+    assert np.all(np.sum(a * b, axis=1) < 0.9999)  # the mirror really is another input
+    symmetric = np.concatenate([crops[:, :, :16], crops[:, :, :16][:, :, ::-1]], axis=2)
+    np.testing.assert_allclose(fused.embed(symmetric), plain.embed(symmetric), atol=1e-6)
+
+
 def test_wrong_crop_shape_is_rejected(tiny_model):
     with pytest.raises(ValueError, match=r"expected crops of shape \(N, 32, 32, 3\)"):
         Embedder(tiny_model).embed(np.zeros((1, 64, 64, 3), np.uint8))

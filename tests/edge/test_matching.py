@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from edge.gallery import Gallery
+from edge.confidence import ConfidenceModel, confidence
+from edge.gallery import STORED_CROP_SIZE, Gallery
 from edge.matching import Matcher
 
 DIM = 16
@@ -14,8 +15,9 @@ def _unit(v):
 
 def _gallery(samples: dict[str, np.ndarray]) -> Gallery:
     g = Gallery.create("mem.npz", "m", 4, DIM)
+    side = STORED_CROP_SIZE
     for name, emb in samples.items():
-        g.enroll(name, np.zeros((len(emb), 4, 4, 3), np.uint8), emb, [""] * len(emb))
+        g.enroll(name, np.zeros((len(emb), side, side, 3), np.uint8), emb, [""] * len(emb))
     return g
 
 
@@ -70,3 +72,27 @@ def test_empty_gallery():
     m = Matcher(Gallery.create("x.npz", "m", 4, DIM), threshold=0.5)
     r = m.match(_unit(np.ones(DIM)))
     assert r.name is None and r.reason == "empty_gallery"
+
+
+CALIBRATION = ConfidenceModel("logistic", 10.0, -5.0, "test", {"same": 1, "different": 1})
+
+
+def test_every_match_carries_the_confidence_of_its_best_score(household):
+    centres, samples = household
+    plain = Matcher(_gallery(samples), threshold=0.6, margin=0.05)
+    calibrated = Matcher(plain.gallery, 0.6, 0.05, calibration=CALIBRATION)
+    stranger = _unit(np.random.default_rng(9).normal(size=DIM))
+    for query in (centres[1], stranger):
+        without, with_ = plain.match(query), calibrated.match(query)
+        assert without.confidence is None
+        assert with_.confidence == pytest.approx(confidence(with_.score, CALIBRATION))
+        # the calibration reports, it never decides
+        assert (with_.name, with_.reason, with_.score) == (
+            without.name,
+            without.reason,
+            without.score,
+        )
+    assert calibrated.confidence_of(0.5) == pytest.approx(0.5)
+    assert plain.confidence_of(0.5) is None
+    empty = Matcher(Gallery.create("x.npz", "m", 4, DIM), 0.5, calibration=CALIBRATION)
+    assert empty.match(_unit(np.ones(DIM))).confidence is None

@@ -6,10 +6,30 @@ import dataclasses
 
 import numpy as np
 
-from trainer.augment import AugmentConfig, augment_batch, augment_one
+from trainer.augment import (
+    AugmentConfig,
+    augment_batch,
+    augment_one,
+    dark,
+    jpeg,
+    motion_blur,
+    side_light,
+    small_face,
+)
 
 #: every transform off: the crop must come back unchanged (as float32)
-OFF = AugmentConfig(flip=0, geometry_p=0, photometric_p=0, blur_p=0, noise_p=0, grey_p=0)
+OFF = AugmentConfig(
+    flip=0,
+    geometry_p=0,
+    small_p=0,
+    photometric_p=0,
+    side_light_p=0,
+    dark_p=0,
+    blur_p=0,
+    noise_p=0,
+    grey_p=0,
+    jpeg_p=0,
+)
 
 
 def _crops(n: int = 6, size: int = 32) -> np.ndarray:
@@ -97,3 +117,65 @@ def test_blur_smooths():
         np.abs(np.diff(out, axis=1)).mean()
         < 0.7 * np.abs(np.diff(crop.astype(float), axis=1)).mean()
     )
+
+
+def _face_like(size: int = 64) -> np.ndarray:
+    """A smooth pattern with detail at several scales (what blur and shrinking remove)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    img = 128 + 60 * np.sin(xx / 3.0) * np.cos(yy / 5.0) + 40 * np.sin((xx + yy) / 11.0)
+    return np.repeat(np.clip(img, 0, 255)[:, :, None], 3, axis=2).astype(np.uint8)
+
+
+def _detail(img: np.ndarray) -> float:
+    return float(np.abs(np.diff(np.asarray(img, np.float32), axis=1)).mean())
+
+
+def test_small_face_loses_detail_keeps_size():
+    crop = _crops(1, 64)[0]  # pixel-level detail, which a 24-pixel face cannot hold
+    out = small_face(crop, 24)
+    assert out.shape == crop.shape
+    assert _detail(out) < 0.7 * _detail(crop)
+    assert abs(float(out.mean()) - float(crop.mean())) < 3.0  # same exposure
+    crop = _face_like()
+    np.testing.assert_array_equal(small_face(crop, 64), crop)  # no-op at full size
+
+
+def test_side_light_darkens_one_side_brightens_the_other():
+    crop = np.full((64, 64, 3), 100, np.uint8)
+    out = side_light(crop, 0.0, 0.2)  # ramp along x: shadow on the left
+    assert out[:, :8].mean() < 40 and out[:, -8:].mean() > 115
+    up = side_light(crop, np.pi / 2, 0.2)  # along y: shadow on top
+    assert up[:8].mean() < 40 and up[-8:].mean() > 115
+
+
+def test_dark_is_darker_and_noisier_the_darker_it_gets():
+    crop = np.full((64, 64, 3), 160, np.uint8)
+    rng = np.random.default_rng(0)
+    dim, very_dim = dark(crop, 0.4, rng), dark(crop, 0.12, rng)
+    assert very_dim.mean() < dim.mean() < 160
+    # relative noise grows as the signal falls (shot noise + read noise, amplified)
+    assert very_dim.std() / very_dim.mean() > dim.std() / dim.mean() > 0.02
+
+
+def test_motion_blur_smears_along_its_direction_only():
+    img = np.zeros((32, 32), np.float32)
+    img[16, 16] = 100.0
+    out = motion_blur(img, 7, 0.0)  # horizontal
+    np.testing.assert_allclose(out.sum(), 100.0, rtol=1e-4)  # brightness preserved
+    assert (out[16] > 0).sum() >= 5 and out[10].max() < 1e-3  # a horizontal streak
+
+
+def test_jpeg_round_trip_is_lossy_but_close():
+    crop = _face_like().astype(np.float32)
+    out = jpeg(crop, 30)
+    assert out.shape == crop.shape
+    err = np.abs(out - crop).mean()
+    assert 0.1 < err < 12.0
+
+
+def test_door_conditions_occur_at_their_rates():
+    """With only 'dark' on (p=1), every crop is darker than the input; with it off, none is."""
+    crops = np.full((40, 32, 32, 3), 150, np.uint8)
+    only_dark = dataclasses.replace(OFF, dark_p=1.0)
+    out = augment_batch(crops, np.random.default_rng(5), only_dark)
+    assert (out.reshape(40, -1).mean(axis=1) < 130).all()

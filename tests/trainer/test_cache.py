@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import cv2
 import numpy as np
 
+from edge.detectors import TRAINING_DETECTOR, DetectorSettings, create_detector
 from edge.detectors.base import Detector, Face
-from trainer.cache import load_root
+from edge.detectors.yunet import SHIPPED_MODEL
+from edge.preprocess import face_crop_from_file
+from trainer.cache import detector_tag, load_root
 from trainer.data import load_faces
 
 
@@ -21,7 +25,7 @@ class CountingDetector(Detector):
         super().__init__()
         self.calls = 0
 
-    def _detect(self, image_bgr):
+    def _detect(self, image_bgr, min_side):
         self.calls += 1
         if image_bgr[0, 0].sum() == 0:
             return []
@@ -74,3 +78,31 @@ def test_load_faces_excludes_pair_file_people(tmp_path):
     assert faces.names == ["lfw/Cid_C"]
     assert faces.excluded_people == 2 and faces.excluded_images == 4
     assert not any("Ann_A" in p or "Bob_B" in p for p in faces.paths)
+
+
+def test_cached_crops_are_the_edges_crops(tmp_path, astronaut_bgr):
+    """The same photo gives byte-equal crops through the trainer's cache (its default detector:
+    whole photo) and the edge's ``face_crop_from_file`` (its default: 320 px wide), for a photo
+    of LFW's 250x250 size; also once read back from the cache file."""
+    root = tmp_path / "people"
+    (root / "eileen").mkdir(parents=True)
+    photo = root / "eileen" / "1.png"
+    cv2.imwrite(str(photo), cv2.resize(astronaut_bgr, (250, 250), interpolation=cv2.INTER_AREA))
+    training = create_detector(TRAINING_DETECTOR)
+    built = load_root(root, training, 64, tmp_path / "cache", progress=False)
+    read_back = load_root(root, training, 64, tmp_path / "cache", progress=False)
+    edge = face_crop_from_file(photo, create_detector(), 64)
+    assert built.crops.shape == (1, 64, 64, 3)
+    assert built.crops[0].tobytes() == edge.crop.tobytes()
+    assert read_back.crops[0].tobytes() == edge.crop.tobytes()
+    np.testing.assert_array_equal(built.landmarks[0], edge.face.landmarks)
+
+
+def test_cache_is_keyed_by_every_detector_setting_and_the_model_bytes():
+    default = create_detector(TRAINING_DETECTOR)
+    same_file = create_detector(replace(TRAINING_DETECTOR, model=str(SHIPPED_MODEL)))
+    assert detector_tag(default) == detector_tag(same_file)
+    assert detector_tag(default) != detector_tag(create_detector(DetectorSettings()))
+    smaller = create_detector(replace(TRAINING_DETECTOR, min_face=30))
+    assert detector_tag(default) != detector_tag(smaller)
+    assert detector_tag(default).startswith("yunet-")

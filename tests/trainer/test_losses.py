@@ -139,6 +139,38 @@ def test_cosine_distillation_ignores_rows_without_target():
     )
 
 
+def ref_relational(s, t):
+    """Plain loop: mean over ordered pairs i != j, both with a teacher, of (cos_s - cos_t)^2."""
+    vals = []
+    for i in range(len(s)):
+        for j in range(len(s)):
+            if i == j or not np.any(t[i]) or not np.any(t[j]):
+                continue
+            cs = s[i] @ s[j] / np.linalg.norm(s[i]) / np.linalg.norm(s[j])
+            ct = t[i] @ t[j] / np.linalg.norm(t[i]) / np.linalg.norm(t[j])
+            vals.append((cs - ct) ** 2)
+    return np.mean(vals)
+
+
+@pytest.mark.parametrize("n", [3, 9])
+def test_relational_distillation_matches_numpy(n):
+    rng = np.random.default_rng(n)
+    s = rng.normal(size=(n, 6)) * 3.0  # not unit: the loss normalises
+    t = rng.normal(size=(n, 6))
+    t[1] = 0.0  # a face without a teacher target
+    got = losses.relational_distillation(tf.constant(s), tf.constant(t)).numpy()
+    np.testing.assert_allclose(got, ref_relational(s, t), rtol=1e-6)
+
+
+def test_relational_distillation_ignores_rotation():
+    rng = np.random.default_rng(0)
+    t = _unit(rng, 8, 5, np.float64)
+    q, _ = np.linalg.qr(rng.normal(size=(5, 5)))  # any rotation keeps every cosine
+    loss = losses.relational_distillation(tf.constant(t @ q), tf.constant(t)).numpy()
+    assert loss < 1e-12
+    assert losses.cosine_distillation(tf.constant(t @ q), tf.constant(t)).numpy() > 0.1
+
+
 def test_margin_softmax_matches_numpy_cosface():
     rng = np.random.default_rng(0)
     e = _unit(rng, 5, 8, np.float64)

@@ -16,17 +16,17 @@ def _scene(face: np.ndarray | None, x: int) -> np.ndarray:
     return frame
 
 
-def make_door_video(d: Path, model: Path, detector_model: str = "") -> dict:
+def make_door_video(d: Path, model: Path, backend: str = "haar") -> dict:
     """An .avi: the astronaut walks in (25 frames), leaves (15 empty), comes back (25).
 
-    The gallery is enrolled from the video with ``model``; with ``detector_model`` (a YuNet
-    ONNX) the daemon configs use YuNet and the manifest's threshold, else Haar at 0.5 (the
-    tiny test model is not calibrated)."""
+    The gallery is enrolled from the video with ``model`` and the ``backend`` detector, which
+    the daemon configs use too: "yunet" (a real model) with the manifest's threshold, "haar"
+    (the default here, for the uncalibrated tiny test model) at 0.5."""
     import skimage.data
 
-    from edge.detectors import create_detector
+    from edge.detectors import DetectorSettings, create_detector
     from edge.embedder import Embedder
-    from edge.gallery import Gallery
+    from edge.gallery import Gallery, stored_crop
     from edge.matching import Matcher
     from edge.pipeline import Recognizer
 
@@ -43,22 +43,20 @@ def make_door_video(d: Path, model: Path, detector_model: str = "") -> dict:
     w.release()
     emb = Embedder(model)
     gallery = Gallery.create(d / "gallery.npz", emb.model_id, emb.input_size, emb.embedding_size)
-    if detector_model:
-        detector = create_detector("yunet", {"model_path": detector_model})
-    else:
-        detector = create_detector("haar")
+    detector = create_detector(DetectorSettings(backend=backend))
     rec = Recognizer(detector, emb, Matcher(gallery, 0.5))
-    crops = [r.crop for f in frames[:25:5] for r in rec.process(f)]
-    assert crops, f"{detector.name} found no face in the generated video"
-    gallery.enroll("astronaut", np.stack(crops), emb.embed(np.stack(crops)), ["video"] * len(crops))
+    found = [(f, r) for f in frames[:25:5] for r in rec.recognize_faces(f)]
+    assert found, f"{detector.name} found no face in the generated video"
+    crops = np.stack([r.crop for _, r in found])
+    stored = np.stack([stored_crop(f, r.face.landmarks) for f, r in found])
+    gallery.enroll("astronaut", stored, emb.embed(crops), ["video"] * len(crops))
     gallery.save()
     return {
         "video": video,
         "gallery": d / "gallery.npz",
         "model": model,
-        "detector": "yunet" if detector_model else "haar",
-        "detector_model": detector_model,
-        "threshold": -1.0 if detector_model else 0.5,
+        "detector": backend,
+        "threshold": -1.0 if backend == "yunet" else 0.5,
     }
 
 
@@ -72,11 +70,11 @@ device_id = "door1"
 source = "{camera or door["video"]}"
 exit_on_end = {"false" if camera else "true"}
 retry_initial_s = 0.2
+[detector]
+backend = "{door.get("detector", "haar")}"
 [recognition]
 model = "{door["model"]}"
 gallery = "{door["gallery"]}"
-detector = "{door.get("detector", "haar")}"
-detector_model = "{door.get("detector_model", "")}"
 threshold = {door.get("threshold", 0.5)}
 threads = 1
 [tracking]

@@ -16,7 +16,10 @@ EVENT_SCHEMA: dict[str, tuple[type, ...]] = {
     "type": (str,),
     "event_type": (str,),
     "person": (str, type(None)),
+    "visit_id": (str,),
+    "upgrade": (bool,),
     "score": (float, int),
+    "confidence": (float, int, type(None)),
     "second": (float, int),
     "threshold": (float, int),
     "device": (str,),
@@ -36,9 +39,12 @@ def validate_event(ev: dict) -> None:
         assert key in ev, f"missing {key}"
         assert isinstance(ev[key], types), f"{key}: {type(ev[key]).__name__}"
     uuid.UUID(ev["id"])
+    uuid.UUID(ev["visit_id"])
+    assert ev["schema"] == 2
     assert ev["type"] in ("recognized", "unknown")
     assert ev["event_type"] == ev["type"]
     assert (ev["person"] is None) == (ev["type"] == "unknown")
+    assert not (ev["upgrade"] and ev["type"] == "unknown")
     for k in ("timestamp", "frame_timestamp", "first_seen"):
         assert dt.datetime.fromisoformat(ev[k]).tzinfo is not None
     assert set(ev["box"]) == {"x", "y", "w", "h"}
@@ -46,6 +52,7 @@ def validate_event(ev: dict) -> None:
 
 
 def make_event(i: int = 0, person: str | None = "alice") -> dict:
+    """A schema-valid event whose ``track_id`` is ``i`` (tests find events by it)."""
     now = time.time()
     d = Decision(
         type="recognized" if person else "unknown",
@@ -55,11 +62,11 @@ def make_event(i: int = 0, person: str | None = "alice") -> dict:
         threshold=0.5,
         box=(10, 20, 100, 120),
         track_id=i,
+        visit_id=str(uuid.uuid4()),
         track_frames=3,
         first_seen=now - 0.2,
         decided_at=now,
         frame_timestamp=now - 0.05,
-        extra={"seq": i},
     )
     return build_event(d, device_id="door1", camera="front", model_id="test-model")
 

@@ -167,7 +167,7 @@ def test_unreachable_broker_at_start_then_delivers(tmp_path, recorder, publisher
         wait(lambda: len(pub.outbox) == 0, timeout=40, what="delivered after broker came up")
         assert pub.published == 1
         pub.send_event(make_event(1))
-        rec.wait_for(lambda m: json.loads(m[1])["seq"] == 1)
+        rec.wait_for(lambda m: json.loads(m[1])["track_id"] == 1)
         wait(lambda: pub.published == 2, what="second PUBACK")
     finally:
         broker.stop()

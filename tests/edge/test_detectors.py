@@ -1,0 +1,240 @@
+"""One detector: shipped YuNet by default everywhere, one [detector] table, one factory."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import pytest
+
+from edge.cli import main
+from edge.daemon import config
+from edge.detectors import DetectorSettings, create_detector
+from edge.detectors.yunet import SHIPPED_MODEL
+from edge.errors import ConfigError, ModelError
+from edge.manifest import DetectorRecord, ModelManifest, load_manifest, manifest_path_for
+from edge.pipeline import DEFAULT_MODEL, detector_mismatch, recognizer_from_files
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FRESH_DEFAULTS = """
+import logging
+from edge.detectors import create_detector
+from edge.daemon.config import Config
+from edge.daemon.loop import recognizer_from_config
+from edge.cli import build_parser
+from trainer.cli import _parser as trainer_parser
+from converter.cli import _parser as converter_parser
+logging.basicConfig(level=logging.WARNING)
+print("factory", create_detector().record.model)
+print("daemon", recognizer_from_config(Config()).detector.name)
+cli = build_parser()
+print("identify", cli.parse_args(["identify", "--gallery", "g", "x.jpg"]).detector)
+print("demo", cli.parse_args(["demo"]).detector)
+train = trainer_parser().parse_args(["train", "root"])
+print("trainer", train.detector, train.detect_width)
+quantize = converter_parser().parse_args(["quantize", "m.keras", "--out", "o.tflite"])
+print("converter", quantize.detector, quantize.detect_width)
+"""
+
+
+def test_default_detector_is_shipped_yunet_in_a_fresh_process_with_no_environment():
+    """No $DOORFACE_* variable, no ../shared: the factory, the daemon, the CLIs all pick the
+    YuNet shipped in the package, and the shipped model's manifest names that very file (so
+    the default pairing logs no detector warning)."""
+    out = subprocess.run(
+        [sys.executable, "-c", FRESH_DEFAULTS],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines())
+    assert lines == {
+        "factory": "face_detection_yunet_2026may.onnx",
+        "daemon": "yunet",
+        "identify": "yunet",
+        "demo": "yunet",
+        "trainer": "yunet 0",
+        "converter": "yunet 0",
+    }
+    assert "WARNING" not in out.stderr, out.stderr
+
+
+def test_shipped_yunet_and_its_licence_are_package_data():
+    """The ONNX, its MIT licence and its authors sit inside the installed ``edge`` package and
+    are matched by pyproject's package-data globs (what a wheel ships)."""
+    folder = resources.files("edge") / "models" / "yunet"
+    onnx = folder / "face_detection_yunet_2026may.onnx"
+    assert Path(str(onnx)) == SHIPPED_MODEL
+    assert onnx.is_file() and len(onnx.read_bytes()) > 100_000
+    licence = (folder / "LICENSE").read_text()
+    assert "MIT License" in licence and "Shiqi Yu" in licence
+    authors = (folder / "README.md").read_text()
+    assert all(name in authors for name in ("Wei Wu", "Hanyang Peng", "Shiqi Yu", "opencv_zoo"))
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["edge"]
+    for name in ("face_detection_yunet_2026may.onnx", "LICENSE", "README.md"):
+        assert any(fnmatch.fnmatch(f"models/yunet/{name}", g) for g in globs), name
+    recorded = load_manifest(manifest_path_for(DEFAULT_MODEL)).detector
+    assert recorded == DetectorRecord(
+        "yunet", onnx.name, hashlib.sha256(onnx.read_bytes()).hexdigest()
+    )
+
+
+# -- the [detector] table ----------------------------------------------------------------
+def test_example_config_documents_every_detector_key():
+    example = tomllib.loads((ROOT / "edge" / "config.example.toml").read_text())
+    assert example["detector"] == dataclasses.asdict(DetectorSettings())
+    assert "detector" not in example["recognition"]
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[detector]\nbackend = "yunett"', "detector.backend: must be one of yunet, haar, got"),
+        ('[detector]\nbackedn = "haar"', "detector.backedn: unknown key"),
+        ("[detector]\ndetect_width = -1", "detector.detect_width: must be >= 0, got -1"),
+        ('[detector]\ndetect_width = "320"', "detector.detect_width: must be an integer"),
+        ("[detector]\nscore_threshold = 1.5", "detector.score_threshold: must be in [0, 1]"),
+        (
+            '[detector]\nbackend = "haar"\nnms_threshold = 0.4',
+            "detector.nms_threshold: a yunet setting, but detector.backend is 'haar'",
+        ),
+        ("[detector]\nrefine_eyes = true", "detector.refine_eyes: a haar setting"),
+        ('[recognition]\ndetector = "yunet"', "recognition.detector: moved to detector.backend"),
+        ('[recognition]\ndetector_model = "x"', "recognition.detector_model: moved to detector.m"),
+    ],
+)
+def test_detector_table_errors_name_the_key(tmp_path, toml, message):
+    path = tmp_path / "config.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as e:
+        config.load(path)
+    assert str(e.value).startswith(f"config.toml: {message}")
+    assert "\n" not in str(e.value)
+
+
+def test_check_config_rejects_a_misspelt_backend_in_one_line(tmp_path):
+    bad = tmp_path / "config.toml"
+    bad.write_text('[detector]\nbackend = "yunett"\n')
+    r = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "check-config", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "error: config.toml: detector.backend: must be one of yunet, haar, got 'yunett'"
+    ]
+
+
+def test_check_config_names_a_missing_detector_model(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[detector]\nmodel = "{tmp_path / "nowhere.onnx"}"\n')
+    r = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "check-config", str(cfg)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2
+    assert (
+        r.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: config.toml: detector.model: file not found:")
+    )
+
+
+def test_factory_reads_every_setting():
+    haar = create_detector(DetectorSettings(backend="haar", min_face=60, detect_width=0))
+    assert haar.name == "haar" and haar.record.model == "haarcascade_frontalface_default.xml"
+    assert haar.settings.min_face == 60 and haar.settings.detect_width == 0
+    other = create_detector(DetectorSettings(model=str(SHIPPED_MODEL), top_k=5))
+    assert other.record == create_detector().record and other.settings.top_k == 5
+
+
+def _finds_face_at(settings: DetectorSettings, image, box) -> bool:
+    """Whether a detected face has its centre inside ``box`` (x, y, w, h)."""
+    x, y, w, h = box
+    return any(
+        x <= f.box[0] + f.box[2] / 2 <= x + w and y <= f.box[1] + f.box[3] / 2 <= y + h
+        for f in create_detector(settings).detect(image)
+    )
+
+
+@pytest.mark.parametrize("backend", ["yunet", "haar"])
+@pytest.mark.parametrize("width", [0, 256])
+def test_min_face_is_in_frame_pixels_whatever_the_detect_width(backend, width, astronaut_bgr):
+    """The astronaut's face (~90-120 px) is found with a min_face a fifth below its size and
+    not with one a quarter above, for Haar (which starts its search at min_face) and YuNet,
+    at full size and on a half-size copy."""
+    settings = DetectorSettings(backend=backend, detect_width=width, min_face=24)
+    face = create_detector(settings).detect(astronaut_bgr)[0]
+    keep = dataclasses.replace(settings, min_face=int(face.size * 0.8))
+    drop = dataclasses.replace(settings, min_face=int(face.size * 1.25))
+    assert _finds_face_at(keep, astronaut_bgr, face.box)
+    assert not _finds_face_at(drop, astronaut_bgr, face.box)
+
+
+# -- the CLI options ---------------------------------------------------------------------
+def test_identify_honours_detect_width(capsys, tmp_path, tiny_model, astronaut_bgr):
+    """At 48 pixels wide the astronaut's face is ~8 px: YuNet cannot see it any more."""
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), astronaut_bgr)
+    gallery = tmp_path / "g.npz"
+    common = ["--gallery", str(gallery), "--model", str(tiny_model)]
+    assert main(["enroll", *common, "--name", "Eileen", str(photo)]) == 0
+    capsys.readouterr()
+
+    def faces(*options: str) -> list:
+        assert main(["identify", *common, "--json", *options, str(photo)]) == 0
+        return json.loads(capsys.readouterr().out)["faces"]
+
+    assert len(faces()) == 1
+    assert len(faces("--detect-width", "0")) == 1
+    assert faces("--detect-width", "48") == []
+
+
+# -- the manifest's detector ---------------------------------------------------------------
+def test_running_another_detector_than_the_models_logs_one_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="edge.pipeline"):
+        recognizer_from_files(None, None, DetectorSettings(backend="haar"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "trained on faces found by yunet (face_detection_yunet_2026may.onnx)" in warnings[0]
+    assert "detector is haar" in warnings[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="edge.pipeline"):
+        recognizer = recognizer_from_files(None, None, DetectorSettings(detect_width=0))
+    assert caplog.records == []  # another detect_width is not another detector
+    assert detector_mismatch(recognizer.detector, recognizer.embedder) is None
+
+
+def test_a_manifest_without_a_detector_record_is_not_warned_about(tiny_model, caplog):
+    """Manifests that predate the record (and models made from faces passed in directly)."""
+    assert load_manifest(manifest_path_for(tiny_model)).detector is None
+    with caplog.at_level(logging.WARNING, logger="edge.pipeline"):
+        recognizer_from_files(tiny_model, None, DetectorSettings(backend="haar"))
+    assert caplog.records == []
+
+
+def test_detector_record_round_trips_and_names_bad_keys():
+    data = json.loads(manifest_path_for(DEFAULT_MODEL).read_text())
+    manifest = load_manifest(manifest_path_for(DEFAULT_MODEL))
+    assert manifest.to_json()["input"]["detector"] == data["input"]["detector"]
+    data["input"]["detector"] = {"backend": "yunet", "model": "x.onnx"}
+    with pytest.raises(ModelError, match=r"model.json: input.detector: sha256: missing"):
+        ModelManifest.from_json(data, "model.json")

@@ -1,0 +1,171 @@
+"""Start-up: the commands, the refusal to serve other machines without a password, TLS."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from edge.errors import ConfigError
+from edge.web.auth import write_password
+from edge.web.server import WebServer, check_web
+
+from .conftest import PASSWORD, csrf_of, web_config
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _edge(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "edge.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def _config_file(tmp_path: Path, listen: str) -> Path:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[recognition]\ngallery = "{tmp_path / "gallery.npz"}"\n'
+        f'[web]\nenabled = true\nlisten = "{listen}"\n'
+        f'password_file = "{tmp_path / "pw"}"\ntoken_file = "{tmp_path / "token"}"\n'
+        f'visits = "{tmp_path / "visits.sqlite"}"\n'
+    )
+    return cfg
+
+
+def test_other_machines_are_refused_without_a_password(tmp_path):
+    cfg = web_config(tmp_path, listen="0.0.0.0:8080")
+    with pytest.raises(ConfigError, match=r"web\.listen: 0\.0\.0\.0:8080 is reachable"):
+        check_web(cfg.web)
+    check_web(web_config(tmp_path, listen="127.0.0.1:8080").web)  # loopback: fine
+    check_web(web_config(tmp_path, listen="[::1]:8080").web)
+    write_password(cfg.web.password_file, PASSWORD)
+    check_web(cfg.web)
+    with pytest.raises(ConfigError, match="web.tls_cert: file not found"):
+        check_web(web_config(tmp_path, tls_cert="/nope.pem", tls_key="/nope.key").web)
+
+
+def test_commands_set_the_password_print_the_token_and_refuse_in_one_line(tmp_path):
+    cfg = _config_file(tmp_path, "0.0.0.0:8080")
+    r = _edge("check-config", str(cfg))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("error: config.toml: web.listen: 0.0.0.0:8080 is reachable")
+    r = _edge("web-password", "--config", str(cfg), "--stdin", stdin="short\n")
+    assert r.returncode == 2 and "at least 8" in r.stderr
+    r = _edge("web-password", "--config", str(cfg), "--stdin", stdin=PASSWORD + "\n")
+    assert r.returncode == 0, r.stderr
+    assert _edge("check-config", str(cfg)).returncode == 0
+    token = _edge("web-token", "--config", str(cfg)).stdout.strip()
+    assert len(token) >= 40 and (tmp_path / "token").read_text().strip() == token
+    assert _edge("web-token", "--config", str(cfg), "--new").stdout.strip() != token
+
+
+def test_a_port_in_use_is_a_one_line_error(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        cfg = web_config(tmp_path, listen=f"127.0.0.1:{taken.getsockname()[1]}")
+        with pytest.raises(ConfigError, match="web.listen: cannot listen on"):
+            WebServer(cfg, live=False)
+    finally:
+        taken.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl (scripts/test.sh)")
+def test_tls_serves_https_with_a_secure_cookie(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    cfg = web_config(tmp_path, tls_cert=str(cert), tls_key=str(key))
+    write_password(cfg.web.password_file, PASSWORD)
+    server = WebServer(cfg, live=False)
+    server.start()
+    try:
+        assert server.url.startswith("https://")
+        s = requests.Session()
+        s.verify = str(cert)
+        s.trust_env = False  # REQUESTS_CA_BUNDLE would win over s.verify
+        page = s.get(server.url.replace("127.0.0.1", "localhost") + "/login")
+        assert "secure" in page.headers["set-cookie"].lower()
+        r = s.post(
+            server.url.replace("127.0.0.1", "localhost") + "/login",
+            data={"csrf": csrf_of(page.text), "password": PASSWORD},
+            allow_redirects=False,
+        )
+        assert r.status_code == 303 and "secure" in r.headers["set-cookie"].lower()
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(server.url.replace("https", "http") + "/login", timeout=5)
+    finally:
+        server.stop()
+
+
+def test_edge_web_serves_without_a_camera(tmp_path):
+    """`edge web` in a subprocess: the pages work, Live says there is no camera."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    cfg = _config_file(tmp_path, f"127.0.0.1:{port}")
+    assert (
+        _edge("web-password", "--config", str(cfg), "--stdin", stdin=PASSWORD + "\n").returncode
+        == 0
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "web", "--config", str(cfg)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert f"127.0.0.1:{port}" in line, proc.stderr.read() if proc.poll() is not None else line
+        token = (tmp_path / "token").read_text().strip()
+        r = requests.get(
+            f"http://127.0.0.1:{port}/api/status", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert r.json()["camera"] is None and r.json()["people"] == 0
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+
+
+@pytest.mark.parametrize(
+    ("web", "message"),
+    [
+        ('listen = "8080"', "test: web.listen: must be host:port, got '8080'"),
+        ('listen = "127.0.0.1:99999"', "test: web.listen: must be host:port"),
+        ("retention_days = 0", "test: web.retention_days: must be > 0"),
+        ("max_upload_bytes = 0", "test: web.max_upload_bytes: must be 1.."),
+        ("max_upload_pixels = 50000000", "test: web.max_upload_pixels: must be 1..40000000"),
+        ('tls_cert = "c.pem"', "test: web.tls_cert: tls_cert and tls_key must be set together"),
+        ('visits = ""', "test: web.visits: must not be empty"),
+        ("session_hours = -1", "test: web.session_hours: must be > 0"),
+        ("enable = true", "test: web.enable: unknown key"),
+    ],
+)
+def test_web_config_errors_name_the_key(web, message):
+    import tomllib
+
+    from edge.daemon.config import parse
+
+    with pytest.raises(ConfigError) as e:
+        parse(tomllib.loads(f"[web]\n{web}\n"), "test")
+    assert str(e.value).startswith(message), str(e.value)

@@ -1,0 +1,126 @@
+"""Fit the cosine -> P(same person) map that the edge reports as ``confidence`` (NumPy only).
+
+The model is Platt's: ``P(same | s) = 1 / (1 + exp(-(a * s + b)))``, two numbers that ride in
+the model manifest and are applied by :func:`edge.confidence.confidence`. It is fitted on pairs
+of identities the encoder never trained on (the trainer's held-out split), never on the pairs
+it is scored on.
+
+Trade-offs, stated:
+
+* Class-balanced: same and different pairs each carry half the total weight, so the fit does
+  not depend on how many negatives were sampled, and the output is the posterior at even
+  prior odds (the LFW pair protocol). A door sees more strangers than Alice: for prior odds
+  ``r`` add ``log(r)`` to the logit (see docs/MODEL.md).
+* Platt's smoothed targets ``(N+ + 1) / (N+ + 2)`` and ``1 / (N- + 2)`` instead of 1 and 0
+  keep the fit finite when the held-out pairs happen to be perfectly separable.
+* Logistic is monotone and has two parameters, so it cannot over-fit a few thousand pairs;
+  it can be miscalibrated where the score histograms are not logistic-shaped. Its reliability
+  on pairsDevTest against isotonic regression is in docs/BENCHMARKS.md ("Test-time fusion").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge.confidence import KINDS, ConfidenceModel
+
+
+def fit_confidence(
+    scores: np.ndarray, same: np.ndarray, *, fitted_on: str = "", max_iter: int = 100
+) -> dict:
+    """The manifest's ``confidence`` block: ``{kind, a, b, fitted_on, pairs}``.
+
+    Weighted logistic regression of ``same`` on ``scores`` by Newton's method with step
+    halving (two parameters: converges in about ten steps). ``pairs`` records how many same and
+    different pairs it saw. Raises ValueError without both kinds of pair.
+    """
+    s = np.asarray(scores, np.float64).ravel()
+    y = np.asarray(same, bool).ravel()
+    if s.shape != y.shape:
+        raise ValueError(f"scores and same differ in length ({s.size} vs {y.size})")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores must be finite")
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("fitting a confidence needs both same and different pairs")
+    target = np.where(y, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+    weight = np.where(y, 0.5 / n_pos, 0.5 / n_neg)
+    x = np.stack([s, np.ones_like(s)], axis=1)
+    theta = np.zeros(2)
+    loss = _weighted_log_loss(x @ theta, target, weight)
+    for _ in range(max_iter):
+        p = _sigmoid(x @ theta)
+        grad = x.T @ (weight * (p - target))
+        hess = (x * (weight * p * (1 - p))[:, None]).T @ x + 1e-12 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        t = 1.0
+        while t > 1e-8:
+            candidate = theta - t * step
+            new_loss = _weighted_log_loss(x @ candidate, target, weight)
+            if new_loss <= loss:
+                break
+            t /= 2
+        else:
+            break  # no step lowers the loss: at the optimum to float precision
+        theta, gain, loss = candidate, loss - new_loss, new_loss
+        if gain < 1e-15:
+            break
+    pairs = {"same": n_pos, "different": n_neg}
+    return ConfidenceModel(KINDS[0], float(theta[0]), float(theta[1]), fitted_on, pairs).to_json()
+
+
+def all_pairs(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cosine, same) for every unordered pair of rows: the held-out split's every same pair
+    and every different pair. n rows give n(n-1)/2 pairs (3,000 faces: 4.5 M, 36 MB)."""
+    e = np.asarray(embeddings, np.float32)
+    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    labels = np.asarray(labels)
+    i, j = np.triu_indices(len(e), 1)
+    return (e @ e.T)[i, j], labels[i] == labels[j]
+
+
+def subsample_different(
+    scores: np.ndarray, same: np.ndarray, different: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every same pair plus at most ``different`` different pairs drawn at random (seeded)."""
+    scores, same = np.asarray(scores), np.asarray(same, bool)
+    neg = np.flatnonzero(~same)
+    if len(neg) > different:
+        neg = np.sort(np.random.default_rng(seed).choice(neg, different, replace=False))
+    keep = np.concatenate([np.flatnonzero(same), neg])
+    return scores[keep], same[keep]
+
+
+#: different pairs kept from the held-out identities: FAR 1e-3 then rests on ~20 false
+#: accepts, and every same pair is kept (there are far fewer of them).
+HOLDOUT_DIFFERENT = 20000
+
+
+def holdout_operating_point(
+    embeddings: np.ndarray, labels: np.ndarray, seed: int = 0, *, fitted_on: str = ""
+) -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
+    """The shipped operating point, from identities the encoder never trained on.
+
+    Every same pair and :data:`HOLDOUT_DIFFERENT` distinct different pairs of ``embeddings``
+    (computed as the edge computes them, e.g. flip-fused): thresholds and TAR at FAR 1e-2 and
+    1e-3 (:func:`trainer.evaluate.holdout_thresholds`) and the ``confidence`` block fitted on
+    the same pairs. Returns (record, (scores, same)).
+    """
+    from trainer.evaluate import holdout_thresholds
+
+    scores, same = subsample_different(*all_pairs(embeddings, labels), HOLDOUT_DIFFERENT, seed)
+    record = holdout_thresholds(scores, same)
+    people, faces = len(np.unique(labels)), len(labels)
+    record["confidence"] = fit_confidence(
+        scores, same, fitted_on=fitted_on or f"held-out identities ({people} people, {faces} faces)"
+    )
+    return record, (scores, same)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _weighted_log_loss(z: np.ndarray, target: np.ndarray, weight: np.ndarray) -> float:
+    # -[t log p + (1 - t) log(1 - p)] with log p = -log1p(e^-z), written to avoid overflow
+    return float(np.sum(weight * (np.logaddexp(0.0, z) - target * z)))
