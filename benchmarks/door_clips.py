@@ -17,10 +17,19 @@ conditions, assigned evenly:
   (gain 1.2-1.5 on the lit side, 0.15-0.3 in the shadow).
 
 The face is at least 40 px from its first frame on, so "first face frame -> event" latency
-measures the daemon, not a walk from afar. Visits are separated by 1-3 s of empty door (the
-daemon ends a track after 9 missed frames, 0.6 s) and shuffled, so strangers can follow
-each other seconds apart. Face sizes are measured with the detector given to
+measures the daemon, not a walk from afar. Face sizes are measured with the detector given to
 :func:`choose_people` (the benchmark passes the daemon's own), on the source photo.
+
+The schedule (:func:`plan_clip`) is the case users live: a household member comes back after
+more than the daemon's default ``cooldown.person_s`` (a return within it is, for the user, the
+same visit, and muting it is intended), while strangers come and go seconds apart (what the
+per-face ``cooldown.unknown_s`` must tell apart). Visits go in rounds: every member once, in
+the same seeded order each round, with a third of the visits strangers placed among them
+(always two strangers back to back somewhere in a round). Consecutive visitors are 1-3 s
+apart (the daemon ends a track after 9 missed frames, 0.6 s), except between rounds: a
+round waits, door empty, until each of its members is ``MEMBER_SPACING_S`` after their
+previous visit (a quiet stretch of ~20-30 s; a real door has them too). The price is clip
+length: ~3 min for the benchmark's 36 visits instead of ~2 min shuffled.
 
 Everything is seeded: the same seed gives the same people, visits and pixels. The ground
 truth (:meth:`ClipPlan.to_json`) lists per visit the person, household or stranger, the
@@ -30,6 +39,7 @@ condition and the first and last frame with the face; frames are ``frames/NNNNNN
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -39,6 +49,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from edge.daemon.config import CooldownConfig
 from edge.demo import HEIGHT, WIDTH, face_square, paste
 from edge.detectors import Face
 from edge.errors import ImageError
@@ -56,6 +67,10 @@ JPEG_QUALITY = 90
 #: pixels: (low, high) of the uniform draws. The detector's box varies a few pixels from frame
 #: to frame around the aim, so "small" aims at 46-55 px to be measured within 40-60 px.
 FACE_PX = {"small": ((46.0, 49.0), (52.0, 55.0)), "other": ((60.0, 70.0), (115.0, 135.0))}
+#: Empty door between a member's last face frame and their next visit's first, at least: the
+#: daemon's default person cooldown plus a margin for its decision coming a few frames into
+#: a visit and for a frame reader that falls behind and then catches up.
+MEMBER_SPACING_S = CooldownConfig().person_s + 5.0
 
 
 class FaceDetector(Protocol):
@@ -85,6 +100,7 @@ class ClipPlan:
     seed: int
     fps: float
     frames: int  # frames in the clip, empty door included
+    member_spacing_s: float  # a member's visits are at least this far apart
     household: tuple[Person, ...]
     strangers: tuple[Person, ...]
     visits: tuple[Visit, ...]
@@ -97,6 +113,7 @@ class ClipPlan:
             "seed": self.seed,
             "fps": self.fps,
             "frames": self.frames,
+            "member_spacing_s": self.member_spacing_s,
             "household": [person(p) for p in self.household],
             "strangers": [person(p) for p in self.strangers],
             "visits": [
@@ -182,6 +199,54 @@ def visit_photos(person: Person, visit: int) -> tuple[str, ...]:
     return tuple(person.photos[(visit * PHOTOS_PER_VISIT + j) % n] for j in range(PHOTOS_PER_VISIT))
 
 
+def stranger_slots(n_members: int, n_strangers: int, rng: random.Random) -> list[bool]:
+    """The order of one round, True for a stranger: seeded positions with two strangers back
+    to back (when there are two), never three, and members in runs of at most
+    ``2 * ceil(n_members / n_strangers)``, so that strangers are spread through the round."""
+    n = n_members + n_strangers
+    longest_run = 2 * math.ceil(n_members / n_strangers) if n_strangers else n_members
+    for _ in range(10_000):
+        chosen = set(rng.sample(range(n), n_strangers))
+        order = [i in chosen for i in range(n)]
+        pattern = "".join("s" if s else "m" for s in order)
+        if (
+            (n_strangers < 2 or "ss" in pattern)
+            and "sss" not in pattern
+            and "m" * (longest_run + 1) not in pattern
+        ):
+            return order
+    raise ValueError(f"no round of {n_members} members and {n_strangers} strangers fits")
+
+
+def visit_rounds(
+    household: Sequence[Person],
+    strangers: Sequence[Person],
+    visits_per_member: int,
+    rng: random.Random,
+) -> list[list[tuple[str, bool, str, tuple[str, ...]]]]:
+    """Per round, its visits in order as (person, household?, condition, photos): every member
+    in one seeded order (the same each round), the strangers dealt evenly over the rounds."""
+    members = list(enumerate(household))
+    rng.shuffle(members)
+    others = list(enumerate(strangers))
+    rng.shuffle(others)
+    rounds = []
+    for v in range(visits_per_member):
+        guests = others[v::visits_per_member]
+        next_guest, next_host = iter(guests), iter(members)
+        visits = []
+        for is_stranger in stranger_slots(len(members), len(guests), rng):
+            if is_stranger:
+                i, s = next(next_guest)
+                visits.append((s.name, False, CONDITIONS[i % len(CONDITIONS)], s.photos))
+            else:
+                i, m = next(next_host)
+                condition = CONDITIONS[(i + v) % len(CONDITIONS)]
+                visits.append((m.name, True, condition, visit_photos(m, v)))
+        rounds.append(visits)
+    return rounds
+
+
 def plan_clip(
     household: Sequence[Person],
     strangers: Sequence[Person],
@@ -189,31 +254,41 @@ def plan_clip(
     visits_per_member: int = 3,
     fps: float = FPS,
     gap_s: tuple[float, float] = (1.0, 3.0),
+    member_spacing_s: float = MEMBER_SPACING_S,
     lead_s: float = 1.0,
     tail_s: float = 2.0,
 ) -> ClipPlan:
     """Every member's visits (the ``v``-th visit of member ``m`` in condition ``(m + v) % 4``:
     each member sees different conditions) and one visit per stranger (condition ``s % 4``),
-    shuffled, with ``gap_s`` of empty door between visits, ``lead_s`` before the first and
-    ``tail_s`` after the last. Conditions are balanced when both counts are multiples of 4."""
+    in ``visits_per_member`` rounds (:func:`visit_rounds`). Within a round each visit starts
+    ``gap_s`` after the previous one ends; a round starts ``gap_s`` after the previous one or
+    later, as late as its tightest member needs to be ``member_spacing_s`` after their last
+    visit. ``lead_s`` of empty door before the first visit, ``tail_s`` after the last.
+    Conditions are balanced when both counts are multiples of 4."""
     rng = random.Random(seed)
-    todo = [
-        (m.name, True, CONDITIONS[(i + v) % len(CONDITIONS)], visit_photos(m, v))
-        for i, m in enumerate(household)
-        for v in range(visits_per_member)
-    ]
-    todo += [
-        (s.name, False, CONDITIONS[i % len(CONDITIONS)], s.photos) for i, s in enumerate(strangers)
-    ]
-    rng.shuffle(todo)
-    visits = []
-    frame = round(lead_s * fps)
-    for index, (name, home, condition, photos) in enumerate(todo):
-        length = len(photos) * FRAMES_PER_PHOTO
-        visits.append(Visit(index, name, home, condition, photos, frame, frame + length - 1))
-        frame += length + round(rng.uniform(*gap_s) * fps)
-    last = visits[-1].last_frame + 1 + round(tail_s * fps)
-    return ClipPlan(seed, fps, last, tuple(household), tuple(strangers), tuple(visits))
+    spacing = math.ceil(member_spacing_s * fps)
+    left: dict[str, int] = {}  # member -> the last frame of their latest visit
+    visits: list[Visit] = []
+    start = round(lead_s * fps)
+    for planned in visit_rounds(household, strangers, visits_per_member, rng):
+        offsets, length = [], 0
+        for *_, photos in planned:
+            offsets.append(length)
+            length += len(photos) * FRAMES_PER_PHOTO + round(rng.uniform(*gap_s) * fps)
+        for (name, *_), offset in zip(planned, offsets, strict=True):
+            if name in left:  # a member back: the round starts late enough for them
+                start = max(start, left[name] + 1 + spacing - offset)
+        for (name, home, condition, photos), offset in zip(planned, offsets, strict=True):
+            first = start + offset
+            last = first + len(photos) * FRAMES_PER_PHOTO - 1
+            visits.append(Visit(len(visits), name, home, condition, photos, first, last))
+            if home:
+                left[name] = last
+        start += length
+    end = visits[-1].last_frame + 1 + round(tail_s * fps)
+    return ClipPlan(
+        seed, fps, end, member_spacing_s, tuple(household), tuple(strangers), tuple(visits)
+    )
 
 
 # -- pixels ----------------------------------------------------------------------------------

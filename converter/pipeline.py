@@ -126,6 +126,16 @@ def quantize(
         metrics: dict[str, Any] = {}
         threshold_source = "--threshold"
         threshold = opts.threshold
+        # training.json's threshold (held-out identities) wins over one fitted on --pairs:
+        # the pairs a model is scored on must never choose its threshold
+        if threshold is None and training is not None and "threshold" in training:
+            try:
+                threshold = float(training["threshold"])
+            except (TypeError, ValueError):
+                raise ConverterError(
+                    f"{model_path.parent / 'training.json'}: threshold: must be a number"
+                ) from None
+            threshold_source = "training.json"
         provisional = build_manifest(
             report=report,
             tflite=tflite,
@@ -155,14 +165,6 @@ def quantize(
             metrics.update(pair_metrics)
             if threshold is None:
                 threshold, threshold_source = calibrated, f"calibrated on {opts.pairs}"
-        if threshold is None and training is not None and "threshold" in training:
-            try:
-                threshold = float(training["threshold"])
-            except (TypeError, ValueError):
-                raise ConverterError(
-                    f"{model_path.parent / 'training.json'}: threshold: must be a number"
-                ) from None
-            threshold_source = "training.json"
         if threshold is None:
             raise ConverterError(
                 "no threshold: pass --threshold, --pairs/--images, or keep training.json "

@@ -285,12 +285,12 @@ port = $PORT
 username = "doorface"
 password_file = "\${CREDENTIALS_DIRECTORY}/mqtt_password"
 TOML
-.venv/bin/edge check-config /etc/doorface/pi-check.toml
 # as the unit runs it: user doorface, LoadCredential's directory, StateDirectory as cwd
 install -d -m 0700 -o doorface /run/credentials/doorface-edge.service
 install -m 0400 -o doorface /etc/doorface/mqtt_password /run/credentials/doorface-edge.service/
-(cd /var/lib/doorface && sudo -u doorface CREDENTIALS_DIRECTORY=/run/credentials/doorface-edge.service \
-  timeout 600 /opt/doorface/.venv/bin/edge run --config /etc/doorface/pi-check.toml) || fail "edge run failed"
+as_unit() { (cd /var/lib/doorface && sudo -u doorface CREDENTIALS_DIRECTORY=/run/credentials/doorface-edge.service "$@"); }
+as_unit /opt/doorface/.venv/bin/edge check-config /etc/doorface/pi-check.toml
+as_unit timeout 600 /opt/doorface/.venv/bin/edge run --config /etc/doorface/pi-check.toml || fail "edge run failed"
 step edge_run
 EOF
 }
@@ -335,6 +335,10 @@ check_suite() {
   printf 'user root\nlistener %s 127.0.0.1\nallow_anonymous false\npassword_file %s\n' "$port" "$passwd" >"$WORK/mosquitto.conf"
   "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c "$WORK/mosquitto.conf" >>"$log" 2>&1 &
   BROKER_PID=$!
+  for _ in $(seq 100); do # the subscriber must not race the broker's start
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
   mosquitto_sub -h 127.0.0.1 -p "$port" -u doorface -P your-mqtt-password -q 1 \
     -t 'doorface/+/events' >"$WORK/events.json" 2>>"$log" &
   SUB_PID=$!
@@ -343,10 +347,11 @@ check_suite() {
   echo "# $suite: README commands" >>"$log"
   chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/root LANG=C.UTF-8 bash /tmp/pi-check.sh >>"$log" 2>&1 || {
-    local reason
+    local reason last
     reason="$(sed -n 's/^pi-check-fail: //p' "$root/tmp/pi-check-times" 2>/dev/null || true)"
+    last="$(awk 'END {print $1}' "$root/tmp/pi-check-times" 2>/dev/null || true)"
     tail -n 25 "$log" >&2
-    die "$suite: ${reason:-a README command failed} after $(($(date +%s) - started)) s (log: $log)"
+    die "$suite: ${reason:-a command failed after step '${last:-start}'} after $(($(date +%s) - started)) s (log: $log)"
   }
   cat "$root/tmp/pi-check-times" >>"$WORK/times"
   sleep 1 # edge run has flushed its outbox before exiting; let the subscriber print it

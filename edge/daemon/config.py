@@ -50,7 +50,7 @@ class TrackingConfig:
     confirm_frames: int = 3
     unknown_frames: int = 5
     instant_above: float = 0.10
-    decision: str = "aggregate"  # "aggregate" | "vote" (edge/daemon/strategies.py)
+    decision: str = "vote"  # "vote" | "aggregate" (edge/daemon/strategies.py, measured there)
     unknown_after_s: float = 0.0  # a track this old at least before "unknown"
     upgrade: bool = True  # a visit reported "unknown" may still become "recognized"
     present_off_s: float = 10.0  # "person present" turns OFF after this long without a face

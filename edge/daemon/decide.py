@@ -17,8 +17,9 @@ Outcomes of a visit:
   during the track: a missed name is better than a wrong one.
 - upgrade: with ``tracking.upgrade``, a visit decided ``unknown`` stays open while its track
   lasts; when later frames give the strategy a confident name, a ``recognized`` decision with
-  the same ``visit_id`` and ``upgrade = True`` follows. The trade-off against waiting longer
-  before ``unknown`` (``unknown_after_s``) is measured in docs/BENCHMARKS.md ("Door").
+  the same ``visit_id`` and ``upgrade = True`` follows. Measured against waiting longer before
+  ``unknown`` (``unknown_after_s``) on the door benchmark (docs/MQTT.md, "Semantics"): upgrades
+  recognised more household visits and kept the stranger's event fast.
 
 Cooldowns are by identity, so one person standing at the door is one event while different
 people each get theirs: a name is suppressed within ``cooldown.person_s`` of that name's last

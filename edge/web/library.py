@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import unicodedata
 from collections.abc import Callable
@@ -96,6 +97,14 @@ def png_to_rgb(data: bytes) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def _file_signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 class FaceLibrary:
     def __init__(self, gallery_path: str | Path, recognizer: Recognizer) -> None:
         self.path = Path(gallery_path)
@@ -116,10 +125,8 @@ class FaceLibrary:
     # -- the loaded gallery ----------------------------------------------------------------
     def matcher(self) -> Matcher:
         """The matcher over the gallery file as it is now (reloaded when the file changed)."""
-        from edge.gallery import _signature
-
         with self._lock:
-            signature = _signature(self.path)
+            signature = _file_signature(self.path)
             if signature != self._signature:
                 self._signature = signature
                 self._reload()
@@ -159,9 +166,6 @@ class FaceLibrary:
             }
             for r in results
         ]
-
-    def confidence_of(self, score: float) -> float | None:
-        return self.recognizer.matcher.confidence_of(score)
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """Embeddings of crops at the model's input size."""

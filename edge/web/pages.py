@@ -192,8 +192,11 @@ async def unknown_name(request: Request) -> Response:
 
 # -- people --------------------------------------------------------------------------------
 async def people_page(request: Request) -> Response:
-    people = await run_in_threadpool(_ctx(request).library.people)
-    return render(request, "people.html", title="People", people=people)
+    library = _ctx(request).library
+    people = await run_in_threadpool(library.people)
+    return render(
+        request, "people.html", title="People", people=people, error=library.gallery_error
+    )
 
 
 async def person_page(request: Request) -> Response:

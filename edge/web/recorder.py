@@ -93,6 +93,5 @@ class VisitRecorder:
         if crop.shape[:2] != (size, size):
             crop = resized_crops(crop[None], size)[0]
         embedding = self.library.embed(crop[None])[0]
-        confidence = self.library.confidence_of(float(ev["score"]))
-        self.visits.record(ev, confidence, png_bytes(crop), embedding)
+        self.visits.record(ev, ev.get("confidence"), png_bytes(crop), embedding)
         self.recorded += 1

@@ -250,7 +250,8 @@ def test_compare_with_pairs_reports_accuracy_of_both(
 def test_quantize_with_pairs_calibrates_threshold_and_measures_both(
     trained_model: Path, lfw_dir: Path, pairs_dev_test: Path, yunet_path: Path, tmp_path: Path
 ) -> None:
-    """No training.json here: --pairs/--images set the threshold; --threshold would win."""
+    """Without training.json, --pairs/--images set the threshold; training.json's (held-out
+    identities) or --threshold wins over it."""
     import shutil
 
     from converter.cli import main
@@ -297,3 +298,10 @@ def test_quantize_with_pairs_calibrates_threshold_and_measures_both(
     m2 = load_manifest(fixed.with_suffix(".json"))
     assert m2.threshold == 0.25 and m2.extra["threshold_source"] == "--threshold"
     assert m2.metrics["quantized"]["threshold"] == 0.25
+    # a held-out threshold in training.json beats one fitted on the pairs being scored
+    (model.parent / "training.json").write_text('{"threshold": 0.61}')
+    held = tmp_path / "held.tflite"
+    assert main([*common, "--out", str(held)]) == 0
+    m3 = load_manifest(held.with_suffix(".json"))
+    assert m3.threshold == 0.61 and m3.extra["threshold_source"] == "training.json"
+    assert m3.metrics["quantized"]["threshold"] == 0.61

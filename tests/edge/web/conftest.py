@@ -113,6 +113,7 @@ def record_visit(server: WebServer, image: np.ndarray, person: str | None, score
         "type": "recognized" if person else "unknown",
         "person": person,
         "score": score,
+        "confidence": library.recognizer.matcher.confidence_of(score),  # as the daemon sends it
         "timestamp": _now_iso(),
         "camera": "front_door",
         "model_id": library.model_id,
