@@ -112,7 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     add_detector_options(t, TRAINING_DETECTOR)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all)")
-    t.add_argument("--no-augment", action="store_true")
+    t.add_argument(
+        "--augment",
+        choices=["basic", "door", "none"],
+        default="basic",
+        help="door: also small faces, side light, darkness, motion blur, JPEG (trainer/augment.py)",
+    )
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     t.add_argument("--quiet", action="store_true")
 
@@ -185,7 +190,7 @@ def _train(args: argparse.Namespace) -> int:
         detector=settings_from_args(args),
         seed=args.seed,
         threads=args.threads,
-        augment=not args.no_augment,
+        augment=args.augment,
         resume=args.resume,
         progress=not args.quiet,
     )

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.detectors import TRAINING_DETECTOR, DetectorSettings, create_detector
-from trainer.augment import AugmentConfig, augment_batch
+from trainer.augment import AUGMENTS, augment_batch
 from trainer.cache import DEFAULT_CACHE
 from trainer.calibration import holdout_operating_point
 from trainer.data import FaceSet, load_faces, pair_crops, split_by_identity
@@ -86,7 +86,7 @@ class TrainConfig:
     detector: DetectorSettings = TRAINING_DETECTOR  # [detector] settings; whole photos
     seed: int = 0
     threads: int = 0
-    augment: bool = True
+    augment: str = "basic"  # "none" or a recipe of trainer.augment.AUGMENTS
     resume: bool = False
     progress: bool = True
 
@@ -105,7 +105,7 @@ def _set_threads(threads: int) -> None:
 class _Batches:
     """Background producer of augmented (x, labels, indices) batches."""
 
-    def __init__(self, faces: FaceSet, sampler: PKSampler, seed: int, augment: bool) -> None:
+    def __init__(self, faces: FaceSet, sampler: PKSampler, seed: int, augment: str) -> None:
         self.faces, self.sampler, self.augment = faces, sampler, augment
         self.rng = np.random.default_rng(seed + 1)
         self.q: queue.Queue = queue.Queue(maxsize=6)
@@ -118,8 +118,8 @@ class _Batches:
             idx = self.sampler.batch()
             crops = self.faces.crops[idx]
             x = (
-                augment_batch(crops, self.rng, AugmentConfig())
-                if self.augment
+                augment_batch(crops, self.rng, AUGMENTS[self.augment])
+                if self.augment != "none"
                 else crops.astype(np.float32)
             )
             while not self.stop.is_set():
@@ -155,6 +155,9 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     """Train, write ``encoder.keras``, ``training.json`` and plots into ``cfg.out``; return the
     training record. ``faces`` (already aligned crops) replaces loading ``cfg.roots``: tests
     and benchmarks use it to train on generated data."""
+    if cfg.augment != "none" and cfg.augment not in AUGMENTS:
+        known = ", ".join(["none", *AUGMENTS])
+        raise TrainingError(f"--augment: unknown {cfg.augment!r} (known: {known})")
     if cfg.loss not in LOSSES:
         raise TrainingError(f"--loss: unknown {cfg.loss!r} (known: {', '.join(LOSSES)})")
     if cfg.head not in HEADS:

@@ -57,6 +57,15 @@ class TrackingConfig:
 
 
 @dataclass
+class MotionConfig:
+    """The motion gate in front of face detection (``edge/daemon/motion.py``)."""
+
+    enabled: bool = True
+    threshold: float = 0.003  # fraction of the 64 px grey copy's pixels that must change
+    detect_every_s: float = 1.0  # detect anyway this often (a person standing still)
+
+
+@dataclass
 class CooldownConfig:
     person_s: float = 60.0
     unknown_s: float = 30.0
@@ -158,6 +167,7 @@ class Config:
     detector: DetectorSettings = field(default_factory=DetectorSettings)  # edge.detectors.settings
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
     cooldown: CooldownConfig = field(default_factory=CooldownConfig)
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
@@ -242,6 +252,11 @@ def _check(cfg: Config) -> None:
     positive("recognition.max_faces", cfg.recognition.max_faces)
     positive("snapshot.max_bytes", cfg.snapshot.max_bytes)
     positive("camera.retry_initial_s", cfg.camera.retry_initial_s)
+    if not 0 < cfg.motion.threshold < 1:
+        raise ConfigError(
+            f"motion.threshold: must be between 0 and 1, got {cfg.motion.threshold!r}"
+        )
+    positive("motion.detect_every_s", cfg.motion.detect_every_s)
     if not 0 < cfg.tracking.iou < 1:
         raise ConfigError(f"tracking.iou: must be between 0 and 1, got {cfg.tracking.iou}")
     if cfg.outbox.synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):

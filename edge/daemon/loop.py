@@ -28,6 +28,7 @@ from edge.daemon.config import Config
 from edge.daemon.decide import Decider
 from edge.daemon.events import Decision, build_event, iso
 from edge.daemon.grabber import Grabber
+from edge.daemon.motion import MotionGate
 from edge.daemon.sdnotify import Notifier
 from edge.daemon.sinks import Sink, sink_from_config
 from edge.daemon.snapshot import Snapshots
@@ -109,6 +110,8 @@ class Daemon:
             exit_on_end=c.exit_on_end,
         )
         self.tracker = Tracker(cfg.tracking.iou, cfg.tracking.max_missed_frames)
+        m = cfg.motion
+        self.motion = MotionGate(m.threshold, m.detect_every_s) if m.enabled else None
         self.decider = Decider(cfg.tracking, cfg.cooldown, self._match_track)
         s = cfg.snapshot
         self.snapshots = Snapshots(
@@ -124,6 +127,7 @@ class Daemon:
         self._reload = threading.Event()
         self.events_sent = 0
         self.frames = 0
+        self.frames_gated = 0  # frames the motion gate kept from the detector
         self.last_person: str | None = None
         self.last_event_id: str | None = None
         self._last_face = 0.0
@@ -214,6 +218,12 @@ class Daemon:
         """One frame through recognizer, tracker and decider; publishes and returns decisions."""
         self.frames += 1
         decisions_before = self.decider.decisions
+        if self._gated(frame):
+            self.frames_gated += 1
+            if self.observer is not None:
+                self.observer.frame(frame, [])
+            self._update_state(time.time())
+            return []
         results = self.recognizer.recognize_faces(frame.image, frame.detect_image)
         if self.observer is not None:
             self.observer.frame(frame, results)
@@ -235,6 +245,14 @@ class Daemon:
             self.emit(d)
         self._update_state(now, force=self.decider.decisions != decisions_before)
         return out
+
+    def _gated(self, frame) -> bool:
+        """True when the motion gate skips this frame: nothing moved and no track is alive
+        (so the tracker and decider, which only act on tracks, miss nothing)."""
+        if self.motion is None:
+            return False
+        image = frame.detect_image if frame.detect_image is not None else frame.image
+        return not self.motion.should_detect(image, frame.timestamp, bool(self.tracker.tracks))
 
     def _idle(self, now: float) -> None:
         self._update_state(now)
@@ -279,6 +297,7 @@ class Daemon:
             "last_event_id": self.last_event_id,
             "updated": iso(now),
             "frames": self.frames,
+            "frames_gated": self.frames_gated,
             "dropped_frames": self.grabber.dropped,
             "empty_frames": self.grabber.empty,
             "camera_failures": self.grabber.failures,

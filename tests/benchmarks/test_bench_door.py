@@ -395,6 +395,7 @@ def test_a_real_daemons_events_and_log_are_scored(caplog):
     ]
     cfg = Config()
     cfg.tracking.max_missed_frames = 1
+    cfg.motion.enabled = False  # scripted faces on blank frames: no motion to see
     recognizer, sink = ScriptedRecognizer(m), ListSink()
     daemon = Daemon(cfg, recognizer=recognizer, sink=sink, grabber=NoCamera())  # type: ignore[arg-type]
     visits, frames = [], [face for visit in scripted for face in [*visit, *gap]]

@@ -8,7 +8,7 @@ import pytest
 from edge.align import align_face
 from edge.cli import main
 from edge.detectors import DetectorSettings, create_detector
-from edge.embedder import Embedder
+from edge.embedder import RECOGNITION_FLIP, Embedder
 from edge.enroll import crops_from_images, crops_from_source
 from edge.gallery import STORED_CROP_SIZE, Gallery
 from edge.preprocess import detect_faces
@@ -62,7 +62,7 @@ def test_cli_enrol_stores_112px_crops_and_embeds_the_direct_crop(
     image = cv2.imread(str(photo))
     landmarks = detect_faces(image, haar)[0].landmarks
     np.testing.assert_array_equal(gallery.crops[0], align_face(image, landmarks, SIDE))
-    embedder = Embedder(tiny_model)
+    embedder = Embedder(tiny_model, flip=RECOGNITION_FLIP)  # as `edge enroll` embeds
     direct = embedder.embed(align_face(image, landmarks, embedder.input_size))
     np.testing.assert_allclose(gallery.embeddings, direct, atol=1e-6)
 

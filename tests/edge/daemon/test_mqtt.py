@@ -78,6 +78,9 @@ def test_discovery_retained_and_resent_when_ha_comes_online(broker, recorder, pu
     topics = Topics("doorface", "door1")
     pub = publisher_factory(mqtt_cfg(broker.port))
     wait(lambda: pub.connected, what="connect")
+    # a first subscriber may see the publish itself (live, not retained) if it subscribes
+    # before the publisher has sent it; once it has, a later subscriber gets the retained copy
+    recorder(broker.port, [topics.discovery]).wait_for(lambda m: m[0] == topics.discovery)
     rec = recorder(broker.port, [topics.discovery])
     (_topic, payload, retained) = rec.wait_for(lambda m: m[0] == topics.discovery)[0]
     assert retained

@@ -26,6 +26,8 @@ DOCS = Path(__file__).resolve().parents[3] / "docs"
 def _shots(tmp_path: Path) -> Path:
     """Where screenshots go: docs/ when asked to update them, else the test's tmp folder."""
     return DOCS if os.environ.get("DOORFACE_UPDATE_SCREENSHOTS") == "1" else tmp_path
+
+
 PHONE = (412, 915)
 
 

@@ -1,0 +1,68 @@
+"""Motion gate: skip face detection on frames where nothing moved.
+
+An empty doorway is the common case, and detecting faces on every frame of it is most of
+the daemon's idle CPU. The gate compares a small grey copy of each frame (``WIDTH`` px wide,
+area-averaged then blurred, so sensor noise averages out) with the copy of the last frame
+that *was* detected: when fewer than ``threshold`` of its pixels changed by more than
+``PIXEL_LEVEL`` grey levels, detection is skipped.
+
+Comparing with the last detected frame rather than the previous one means a slow walk
+still adds up to a change. Three things make it detect anyway, so nothing is lost:
+  * every ``detect_every_s`` seconds (a person who stood still while the scene was
+    being skipped, or a change too small to see at this scale, is found within that time);
+  * while a track is alive (a person standing still in front of the camera, whose face
+    moves too little to pass the gate, stays tracked and decided on every frame);
+  * the first frame, and any frame whose size differs from the reference.
+The trade-off: a face that appears with less change than the threshold (a small face
+far away, in a dark scene) waits for the periodic detection, up to ``detect_every_s``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+WIDTH = 64  # small copy's width: a 40 px face of a 640 px frame is still 4x4 pixels here
+PIXEL_LEVEL = 12  # a pixel of the small copy "changed" when it differs by more grey levels
+
+
+def small_grey(image: np.ndarray) -> np.ndarray:
+    """``image`` (BGR or grey) as a blurred grey copy ``WIDTH`` pixels wide, int16."""
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (WIDTH, max(1, round(h * WIDTH / w))), interpolation=cv2.INTER_AREA)
+    if small.ndim == 3:
+        small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    return cv2.GaussianBlur(small, (3, 3), 0).astype(np.int16)
+
+
+def changed_fraction(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of pixels of two small grey copies that differ by more than PIXEL_LEVEL."""
+    return float(np.count_nonzero(np.abs(a - b) > PIXEL_LEVEL)) / a.size
+
+
+class MotionGate:
+    """Decides per frame whether to run face detection (see the module docstring)."""
+
+    def __init__(self, threshold: float, detect_every_s: float) -> None:
+        self.threshold = threshold
+        self.detect_every_s = detect_every_s
+        self._reference: np.ndarray | None = None
+        self._detected_at = float("-inf")
+
+    def should_detect(self, image: np.ndarray, now: float, tracking: bool) -> bool:
+        """True when ``image`` (captured at ``now``, seconds) should go to the detector.
+
+        ``tracking``: a track is alive (faces were seen in the last frames)."""
+        small = small_grey(image)
+        ref = self._reference
+        detect = (
+            tracking
+            or ref is None
+            or ref.shape != small.shape
+            or now - self._detected_at >= self.detect_every_s
+            or changed_fraction(small, ref) >= self.threshold
+        )
+        if detect:
+            self._reference = small
+            self._detected_at = now
+        return detect

@@ -1,0 +1,109 @@
+"""The motion gate: what it lets through to the detector, its config, and a daemon run with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.daemon import config
+from edge.daemon.loop import Daemon
+from edge.daemon.motion import MotionGate
+from edge.errors import ConfigError
+
+from .door import config_file
+from .test_loop import ListSink
+
+THRESHOLD, EVERY_S = 0.003, 1.0
+
+
+def doorway(rng: np.random.Generator, face_x: int | None = None) -> np.ndarray:
+    """An empty 640x480 doorway with sensor noise (sigma 4), or a face-sized patch at face_x."""
+    frame = np.full((480, 640, 3), 90, np.int16)
+    frame[:, 250:390] = 60  # the door
+    if face_x is not None:
+        frame[120:220, face_x : face_x + 80] = (150, 170, 200)  # a skin-coloured 80 px face
+    noise = rng.normal(0, 4, frame.shape).round().astype(np.int16)
+    return np.clip(frame + noise, 0, 255).astype(np.uint8)
+
+
+def test_static_empty_scene_is_skipped_until_detect_every_s():
+    rng = np.random.default_rng(0)
+    gate = MotionGate(THRESHOLD, EVERY_S)
+    assert gate.should_detect(doorway(rng), 0.0, tracking=False)  # the first frame: reference
+    skipped = [gate.should_detect(doorway(rng), i / 15, tracking=False) for i in range(1, 15)]
+    assert not any(skipped)  # noise alone is not motion
+    assert gate.should_detect(doorway(rng), 15 / 15, tracking=False)  # 1 s: detect anyway
+    assert not gate.should_detect(doorway(rng), 16 / 15, tracking=False)  # timer restarted
+
+
+def test_a_face_walking_in_is_detected_on_its_first_frame():
+    rng = np.random.default_rng(1)
+    gate = MotionGate(THRESHOLD, EVERY_S)
+    gate.should_detect(doorway(rng), 0.0, tracking=False)
+    assert not gate.should_detect(doorway(rng), 0.1, tracking=False)
+    assert gate.should_detect(doorway(rng, face_x=560), 0.2, tracking=False)  # at the edge
+
+
+def test_slow_change_adds_up_against_the_last_detected_frame():
+    """Each step alone is below the threshold; against the reference it is not."""
+    rng = np.random.default_rng(2)
+    gate = MotionGate(THRESHOLD, 100.0)
+    base = doorway(rng)
+    gate.should_detect(base, 0.0, tracking=False)
+    frames = []
+    for step in range(1, 40):
+        frame = base.copy()
+        frame[100 : 100 + step, 100:200] = 230  # a shape growing a row a frame
+        frames.append(gate.should_detect(frame, step / 15, tracking=False))
+    assert frames[0] is False and any(frames)
+
+
+def test_keeps_detecting_every_frame_while_a_track_is_alive():
+    """A person standing still: the scene does not change, but their track keeps it detected."""
+    rng = np.random.default_rng(3)
+    gate = MotionGate(THRESHOLD, EVERY_S)
+    still = doorway(rng, face_x=300)
+    gate.should_detect(still, 0.0, tracking=False)
+    assert all(gate.should_detect(still, i / 15, tracking=True) for i in range(1, 10))
+    assert not gate.should_detect(still, 10 / 15, tracking=False)  # track ended, nothing moves
+
+
+@pytest.mark.parametrize(
+    ("motion", "key"),
+    [
+        ({"threshold": 0.0}, "motion.threshold: must be between 0 and 1"),
+        ({"threshold": 1.5}, "motion.threshold: must be between 0 and 1"),
+        ({"detect_every_s": 0}, "motion.detect_every_s: must be > 0"),
+        ({"enabled": "yes"}, "motion.enabled: must be true or false"),
+        ({"every": 1.0}, "motion.every: unknown key"),
+    ],
+)
+def test_config_errors_name_the_key(motion, key):
+    with pytest.raises(ConfigError, match=key):
+        config.parse({"motion": motion}, "c.toml")
+
+
+def test_config_defaults_turn_the_gate_on():
+    cfg = config.parse({})
+    assert cfg.motion.enabled and cfg.motion.threshold == THRESHOLD
+    assert cfg.motion.detect_every_s == EVERY_S
+
+
+def _events_and_gated(tmp_path, door_video, enabled: bool) -> tuple[list[tuple], int]:
+    extra = f"[cooldown]\nperson_s = 0.0\n[motion]\nenabled = {str(enabled).lower()}\n"
+    cfg = config.load(config_file(tmp_path, door_video, extra))
+    sink = ListSink()
+    daemon = Daemon(cfg, sink=sink)
+    daemon.run()  # the video ends: exit_on_end
+    assert sink.states[-1]["frames_gated"] == daemon.frames_gated
+    return [(e["type"], e["person"], e["track_frames"]) for e in sink.events], daemon.frames_gated
+
+
+def test_daemon_with_the_gate_reports_the_same_visits_on_the_door_video(tmp_path, door_video):
+    """Both visits of the door video, with as many frames each, with the gate on as off; the
+    empty frames after the first visit's track ended were kept from the detector."""
+    on, gated = _events_and_gated(tmp_path, door_video, True)
+    off, not_gated = _events_and_gated(tmp_path, door_video, False)
+    assert [e[:2] for e in on] == [("recognized", "astronaut")] * 2
+    assert on == off
+    assert gated > 0 and not_gated == 0
