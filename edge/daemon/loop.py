@@ -326,8 +326,9 @@ class Daemon:
         self._update_state(now, force=True)
         self.sink.stop(timeout=5.0)
         log.info(
-            "stopped: %d frames, %d dropped, %d events",
+            "stopped: %d frames (%d skipped by the motion gate), %d dropped, %d events",
             self.frames,
+            self.frames_gated,
             self.grabber.dropped,
             self.events_sent,
         )

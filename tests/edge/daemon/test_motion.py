@@ -107,3 +107,24 @@ def test_daemon_with_the_gate_reports_the_same_visits_on_the_door_video(tmp_path
     assert [e[:2] for e in on] == [("recognized", "astronaut")] * 2
     assert on == off
     assert gated > 0 and not_gated == 0
+
+
+def test_the_idle_benchmarks_empty_doorway_is_skipped_between_periodic_detections(tmp_path):
+    """benchmarks/bench_idle.py measures what it claims: its clip, decoded, is idle to the gate
+    (JPEG noise included), so only the first frame and one a second reach the detector."""
+    import cv2
+
+    from benchmarks.bench_idle import empty_doorway_video
+
+    video = empty_doorway_video(tmp_path / "empty.avi", seconds=3, fps=15)
+    cap = cv2.VideoCapture(str(video))
+    gate, detected, i = MotionGate(THRESHOLD, EVERY_S), [], 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if gate.should_detect(frame, i / 15, tracking=False):
+            detected.append(i)
+        i += 1
+    cap.release()
+    assert i == 45 and detected == [0, 15, 30]
