@@ -160,16 +160,10 @@ def rates_at(scores: np.ndarray, same: np.ndarray, t: float) -> tuple[float, flo
 
 def one_shot(scores: np.ndarray, labels: np.ndarray, n_way=100, trials=1000, seed=0) -> float:
     """trainer.evaluate.one_shot_identification's trials over any (N, N) score matrix."""
-    uniq, counts = np.unique(labels, return_counts=True)
-    multi = uniq[counts >= 2]
-    by = {u: np.flatnonzero(labels == u) for u in uniq}
-    rng = np.random.default_rng(seed)
+    from trainer.evaluate import identification_trials
+
     hits = 0
-    for _ in range(trials):
-        target = rng.choice(multi)
-        others = rng.choice(uniq[uniq != target], n_way - 1, replace=False)
-        probe, ref = rng.choice(by[target], 2, replace=False)
-        gallery = [ref] + [rng.choice(by[o]) for o in others]
+    for probe, gallery in identification_trials(labels, n_way, trials, seed):
         hits += int(np.argmax(scores[probe, gallery]) == 0)
     return hits / trials
 

@@ -229,6 +229,18 @@ def one_shot_identification(
     emb = np.asarray(embeddings, np.float64)
     if metric == "cosine":
         emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    hits = 0
+    for probe, gallery in identification_trials(labels, n_way, trials, seed):
+        if metric == "cosine":
+            hits += int(np.argmax(emb[gallery] @ emb[probe]) == 0)
+        else:
+            hits += int(np.argmin(np.linalg.norm(emb[gallery] - emb[probe], axis=1)) == 0)
+    return hits / trials
+
+
+def identification_trials(labels: np.ndarray, n_way: int, trials: int, seed: int = 0):
+    """The seeded trials of one-shot identification: (probe, gallery) index pairs, the gallery
+    one image each of ``n_way`` people with the probe's person first."""
     labels = np.asarray(labels)
     uniq, counts = np.unique(labels, return_counts=True)
     multi = uniq[counts >= 2]
@@ -236,17 +248,11 @@ def one_shot_identification(
         raise ValueError(f"{n_way}-way identification needs {n_way} people, one with 2+ images")
     by = {u: np.flatnonzero(labels == u) for u in uniq}
     rng = np.random.default_rng(seed)
-    hits = 0
     for _ in range(trials):
         target = rng.choice(multi)
         others = rng.choice(uniq[uniq != target], n_way - 1, replace=False)
         probe, ref = rng.choice(by[target], 2, replace=False)
-        gallery = [ref] + [rng.choice(by[o]) for o in others]
-        if metric == "cosine":
-            hits += int(np.argmax(emb[gallery] @ emb[probe]) == 0)
-        else:
-            hits += int(np.argmin(np.linalg.norm(emb[gallery] - emb[probe], axis=1)) == 0)
-    return hits / trials
+        yield probe, [ref] + [rng.choice(by[o]) for o in others]
 
 
 def pair_scores(emb_a: np.ndarray, emb_b: np.ndarray) -> np.ndarray:
