@@ -59,3 +59,17 @@ def write_section(name: str, title: str, body: str, doc: Path = DOC) -> None:
         else text.rstrip() + "\n\n" + block + "\n"
     )
     doc.write_text(text)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a live process now (VmRSS), in MB; 0 when /proc has no such line."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    """The measured value at quantile ``q`` (0..1), rounded to the nearest rank."""
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]

@@ -25,18 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _pct(v: list[float], q: float) -> float:
-    s = sorted(v)
-    return s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]
+from benchmarks._report import markdown_table, pct, rss_mb, write_section
 
 
 def run_daemon(
@@ -76,7 +67,7 @@ def run_daemon(
     try:
         end = time.time() + seconds
         while time.time() < end and proc.poll() is None:
-            rss.append(_rss_mb(proc.pid))
+            rss.append(rss_mb(proc.pid))
             time.sleep(1.0)
     finally:
         proc.terminate()
@@ -102,7 +93,7 @@ def latencies(received: list[tuple[float, dict]]) -> dict:
 
 
 def _row(label: str, v: list[float]) -> list[str]:
-    return [label, f"{statistics.median(v):.1f}", f"{_pct(v, 0.95):.1f}", f"{max(v):.1f}"]
+    return [label, f"{statistics.median(v):.1f}", f"{pct(v, 0.95):.1f}", f"{max(v):.1f}"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
 
-    sys.path.insert(0, str(ROOT))
     from edge.pipeline import DEFAULT_MODEL
     from tests.edge.daemon.door import make_door_video, video_to_frames
 
@@ -144,7 +134,6 @@ def main(argv: list[str] | None = None) -> int:
                 "peer, single-frame decisions off: deciding frame -> event (ms)", peer["decision"]
             ),
         ]
-    from benchmarks._report import markdown_table, write_section
 
     peer_text = ""
     if peer is not None:

@@ -27,7 +27,6 @@ import argparse
 import datetime as dt
 import json
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,25 +42,10 @@ import cv2
 import numpy as np
 import requests
 
+from benchmarks._report import pct, rss_mb
+from tests.edge.daemon.conftest import free_port
+
 PASSWORD = "bench-password"
-
-
-def _pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _web_section(tmp: Path, port: int) -> str:
@@ -89,7 +73,7 @@ def bench_recognize(door: dict, tmp: Path, photo: np.ndarray, n: int) -> list[fl
     from edge.web.auth import ensure_token, write_password
     from tests.edge.daemon.door import config_file
 
-    port = _free_port()
+    port = free_port()
     cfg = config_file(tmp, door, _web_section(tmp, port))
     write_password(tmp / "pw", PASSWORD)
     auth = {"Authorization": f"Bearer {ensure_token(tmp / 'token')}"}
@@ -129,7 +113,7 @@ def run_daemon(
     """One `edge run`: events (arrival, event), frames/s, RSS samples."""
     from tests.edge.daemon.door import config_file
 
-    port = _free_port()
+    port = free_port()
     extra = "[cooldown]\nperson_s = 0.0\nunknown_s = 0.0\n" + (
         _web_section(tmp, port) if web else ""
     )
@@ -170,7 +154,7 @@ def run_daemon(
             ).start()
         rss = []
         while time.time() < started + seconds:
-            rss.append(_rss_mb(proc.pid))
+            rss.append(rss_mb(proc.pid))
             time.sleep(1.0)
     finally:
         stop_page.set()
@@ -287,9 +271,7 @@ def bench_negatives() -> dict | None:
 
 
 def _row(label: str, v: list[float]) -> list[str]:
-    return (
-        [label, f"{statistics.median(v):.1f}", f"{_pct(v, 0.95):.1f}"] if v else [label, "-", "-"]
-    )
+    return [label, f"{statistics.median(v):.1f}", f"{pct(v, 0.95):.1f}"] if v else [label, "-", "-"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     frames = video_to_frames(door["video"], tmp / "frames")
     photo = cv2.imread(str(sorted(frames.glob("*.jpg"))[12]))
     rec = bench_recognize(door, tmp, photo, args.requests)
-    print("recognize ms: median", statistics.median(rec), "p95", _pct(rec, 0.95), flush=True)
+    print("recognize ms: median", statistics.median(rec), "p95", pct(rec, 0.95), flush=True)
     write_password(tmp / "pw", PASSWORD)
     conditions = {
         "web off": (False, False),
@@ -356,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"`POST /api/recognize`, a 640x480 JPEG with one enrolled face, {args.requests} requests "
         f"over one keep-alive connection to `edge web`: median **{statistics.median(rec):.1f} ms**, "
-        f"p95 **{_pct(rec, 0.95):.1f} ms** (client side: upload, decode, detect, align, embed, "
+        f"p95 **{pct(rec, 0.95):.1f} ms** (client side: upload, decode, detect, align, embed, "
         "match, JSON).",
         "",
         f"The daemon on the door video (bench_daemon's), {args.seconds:g} s paced at 15 fps per row "
