@@ -454,7 +454,8 @@ def plot(summaries: list[dict], variants: list[Variant], path: Path) -> None:
         ax.set_title(title, fontsize=10)
         if of:
             ax.set_ylim(0, 100)
-        else:
+        else:  # counts: whole numbers from 0 (an all-zero panel still reads as "none")
+            ax.set_ylim(0, max(1, ax.get_ylim()[1]))
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()

@@ -124,7 +124,7 @@ def main() -> None:
     for threads in (1, 2):
         cv2.setNumThreads(threads)
         embedder = Embedder(model, threads=threads)
-        matcher = Matcher(synthetic_gallery(embedder), embedder.threshold)
+        matcher = Matcher(synthetic_gallery(embedder), embedder.scoring)
         for name, settings in detectors(args.detect_width).items():
             r = time_pipeline(Recognizer(create_detector(settings), embedder, matcher), frames)
             results[(name, threads)] = r

@@ -83,7 +83,7 @@ def main() -> None:
     probes_arr = np.concatenate(probes)
     rows = []
     for strategy in STRATEGIES:
-        m = Matcher(gallery, embedder.threshold, args.margin, strategy)
+        m = Matcher(gallery, embedder.scoring, args.margin, strategy)
         known = m.match_many(probes_arr)
         unknown = m.match_many(stranger_emb)
         correct = np.mean([r.name == t for r, t in zip(known, truth, strict=True)])
@@ -113,7 +113,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     text = "\n".join(
         [
-            f"Model `{model.name}`, threshold {embedder.threshold:.3f}, margin {args.margin}. {len(rich)} LFW "
+            f"Model `{model.name}`, threshold {embedder.scoring.threshold:.3f}, margin {args.margin}. {len(rich)} LFW "
             f"test-pair people enrolled from {args.enrol} photos each; {len(probes_arr)} other photos of them; "
             f"{len(stranger_emb)} photos of {len(strangers)} people not enrolled.",
             "",

@@ -195,7 +195,7 @@ def bench_negatives() -> dict | None:
     if not PAIRS.exists() or not LFW.exists():
         return None
     from edge.detectors import TRAINING_DETECTOR, create_detector
-    from edge.embedder import RECOGNITION_FLIP, Embedder
+    from edge.embedder import RECOGNITION_EXPOSURE, RECOGNITION_FLIP, Embedder
     from edge.errors import DoorfaceError
     from edge.gallery import STORED_CROP_SIZE, Gallery
     from edge.matching import Matcher
@@ -203,7 +203,7 @@ def bench_negatives() -> dict | None:
     from edge.preprocess import face_crop_from_file
     from trainer.data import identification_set
 
-    embedder = Embedder(resolve_model(None), flip=RECOGNITION_FLIP)
+    embedder = Embedder(resolve_model(None), flip=RECOGNITION_FLIP, exposure=RECOGNITION_EXPOSURE)
     detector = create_detector(TRAINING_DETECTOR)
     files, labels = identification_set(PAIRS, LFW, per_person=12)
     names, counts = np.unique(labels, return_counts=True)
@@ -244,7 +244,7 @@ def bench_negatives() -> dict | None:
             "stranger": np.mean([r.name is not None for r in later]),
         }
 
-    before = Matcher(gallery, embedder.threshold)
+    before = Matcher(gallery, embedder.scoring)
     first = {s: before.match(e[0]) for s, e in visits.items()}
     marked = {s: r.name for s, r in first.items() if r.name is not None}
     for s, name in marked.items():
@@ -266,7 +266,7 @@ def bench_negatives() -> dict | None:
         ),
         "before": measure(before),
         "after": measure(after),
-        "threshold": embedder.threshold,
+        "threshold": embedder.scoring.threshold,
     }
 
 

@@ -1,4 +1,5 @@
-"""``converter``: quantize a Keras encoder for the edge, check a .tflite, compare it with float.
+"""``converter``: quantize a Keras encoder for the edge, check a .tflite, compare it with float,
+fit its operating point (threshold, confidence, cohort) on held-out identities.
 
 Exit codes: 0 ok; 1 ``check``/``compare`` found the model outside its contract or tolerance;
 2 bad input (one line ``error: ...`` on stderr, no traceback).
@@ -66,6 +67,31 @@ def _parser() -> argparse.ArgumentParser:
     add_detector_options(m, TRAINING_DETECTOR)
     m.add_argument("--json", type=Path, help="write the results as JSON")
     m.add_argument("--quiet", action="store_true")
+
+    o = sub.add_parser(
+        "operating-point",
+        help="fit the threshold, confidence and cohort of a .tflite on held-out identities",
+    )
+    o.add_argument("model", type=Path, help="model.tflite (its model.json is rewritten)")
+    o.add_argument("roots", type=Path, nargs="+", help="the training data roots, as trained")
+    o.add_argument(
+        "--exclude-pairs",
+        type=Path,
+        action="append",
+        default=[],
+        help="pair file whose people were left out of training (as trained)",
+    )
+    o.add_argument("--seed", type=int, default=0, help="trainer train's --seed (0)")
+    o.add_argument("--val-fraction", type=float, default=0.05, help="as trained (0.05)")
+    o.add_argument("--top-k", type=int, default=25, help="cohort cosines averaged per face")
+    o.add_argument(
+        "--stranger-rate",
+        type=float,
+        default=0.01,
+        help="share of strangers' photos a simulated 8-person door may name (0.01)",
+    )
+    o.add_argument("--no-cohort", action="store_true", help="plain cosine scores")
+    o.add_argument("--quiet", action="store_true")
     return p
 
 
@@ -195,9 +221,44 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operating_point(args: argparse.Namespace) -> int:
+    from converter.operating_point import fit_operating_point, write_operating_point
+
+    for path in (args.model, *args.roots, *args.exclude_pairs):
+        if not path.exists():
+            raise ConverterError(f"{path}: no such file or folder")
+    if not 0.0 < args.stranger_rate < 1.0:
+        raise ConverterError(f"--stranger-rate: must be between 0 and 1, got {args.stranger_rate}")
+    op = fit_operating_point(
+        args.model,
+        args.roots,
+        args.exclude_pairs,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        cohort=not args.no_cohort,
+        top_k=args.top_k,
+        stranger_rate=args.stranger_rate,
+        progress=not args.quiet,
+    )
+    manifest = write_operating_point(args.model, op)
+    door = op.holdout["household"]
+    scale = "cosine" if manifest.cohort is None else f"cohort {manifest.cohort.file}"
+    print(
+        f"wrote {args.model.with_suffix('.json')}: threshold {manifest.threshold:.4f} ({scale}); "
+        f"held-out households of {door['members']}: {door['stranger_rate']:.1%} of strangers' "
+        f"photos named, {door['members_named_right']:.1%} of members' named right"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"quantize": cmd_quantize, "check": cmd_check, "compare": cmd_compare}[args.command]
+    handler = {
+        "quantize": cmd_quantize,
+        "check": cmd_check,
+        "compare": cmd_compare,
+        "operating-point": cmd_operating_point,
+    }[args.command]
     return run_command(lambda: handler(args))
 
 

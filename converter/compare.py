@@ -52,7 +52,7 @@ def compare(
             f"{keras_path} takes {size}px -> {dim}-d: not the same model"
         )
     detector = create_detector(detector_settings)
-    threshold = embedder.threshold
+    threshold = embedder.scoring.threshold
     result: dict[str, Any] = {
         "keras": str(keras_path),
         "tflite": str(tflite_path),
@@ -74,8 +74,8 @@ def compare(
     emb_f = keras_embeddings(model, crops)
     emb_q = embedder.embed(crops)
     result["cosine"] = cosine_stats(emb_f[ok], emb_q[ok])
-    s_f = np.where(valid, pair_scores(emb_f, ia, ib), -1.0)
-    s_q = np.where(valid, pair_scores(emb_q, ia, ib), -1.0)
+    s_f = np.where(valid, pair_scores(emb_f, ia, ib, embedder.scoring), -1.0)
+    s_q = np.where(valid, pair_scores(emb_q, ia, ib, embedder.scoring), -1.0)
     result["decision_agreement"] = round(
         float(np.mean((s_f >= threshold) == (s_q >= threshold))), 6
     )

@@ -16,6 +16,7 @@ from edge.detectors import Detector
 from edge.embedder import Embedder, l2_normalize
 from edge.errors import DoorfaceError
 from edge.manifest import ModelManifest
+from edge.scoring import Scoring
 
 
 def crop_files(
@@ -67,9 +68,16 @@ def cosine_stats(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     }
 
 
-def pair_scores(emb: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
-    """Cosine similarity of rows ``ia[k]`` and ``ib[k]``."""
-    return np.sum(emb[ia] * emb[ib], axis=1)
+def pair_scores(
+    emb: np.ndarray, ia: np.ndarray, ib: np.ndarray, scoring: Scoring | None = None
+) -> np.ndarray:
+    """Score of rows ``ia[k]`` and ``ib[k]``: cosine, or the model's scale when given
+    (cohort-normalised for a model with a cohort: edge/scoring.py)."""
+    scores = np.sum(emb[ia] * emb[ib], axis=1)
+    if scoring is None:
+        return scores
+    offsets = scoring.offsets(emb)
+    return scores - offsets[ia] - offsets[ib]
 
 
 def pair_index(

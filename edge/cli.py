@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from edge.detectors.settings import add_detector_options, settings_from_args
-from edge.embedder import RECOGNITION_FLIP
+from edge.embedder import RECOGNITION_EXPOSURE, RECOGNITION_FLIP
 from edge.errors import DoorfaceError, run_command
 
 log = logging.getLogger("edge")
@@ -34,6 +34,13 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         default=RECOGNITION_FLIP,
         help="embed each face once, not also mirrored (enrol and match the same way)",
     )
+    p.add_argument(
+        "--no-exposure",
+        dest="exposure",
+        action="store_false",
+        default=RECOGNITION_EXPOSURE,
+        help="embed dark faces as they are, not brightened (edge/exposure.py)",
+    )
 
 
 def _detector(args: argparse.Namespace):
@@ -47,7 +54,9 @@ def _embedder(args: argparse.Namespace):
     from edge.embedder import Embedder
     from edge.pipeline import resolve_model
 
-    return Embedder(resolve_model(args.model), threads=args.threads, flip=args.flip)
+    return Embedder(
+        resolve_model(args.model), threads=args.threads, flip=args.flip, exposure=args.exposure
+    )
 
 
 # -- enroll ------------------------------------------------------------------------------
@@ -110,6 +119,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         margin=args.margin,
         flip=args.flip,
+        exposure=args.exposure,
     )
     images, problems = list_images(args.paths)
     for problem in problems:
@@ -218,7 +228,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             gallery.enroll(
                 f"person{i}", crops[i * 5 : i * 5 + 5], vectors[i * 5 : i * 5 + 5], [""] * 5
             )
-    recognizer = Recognizer(_detector(args), embedder, Matcher(gallery, embedder.threshold))
+    recognizer = Recognizer(_detector(args), embedder, Matcher(gallery, embedder.scoring))
     frames, faces = [], 0
     stages: dict[str, list[float]] = {"detect": [], "align": [], "embed": [], "match": []}
     with open_source(args.source) as source:
@@ -285,7 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="images or folders of images")
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     p.add_argument(
-        "--threshold", type=float, help="override the model's calibrated cosine threshold"
+        "--threshold",
+        type=float,
+        help="override the model's calibrated threshold (on its score scale: docs/MODEL.md)",
     )
     p.add_argument(
         "--margin", type=float, default=0.05, help="best must beat runner-up by this (default 0.05)"

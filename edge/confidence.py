@@ -1,4 +1,7 @@
-"""Calibrated ``confidence``: a cosine similarity -> P(same person), read from the manifest.
+"""Calibrated ``confidence``: a score -> P(same person), read from the manifest.
+
+The score is the model's (:mod:`edge.scoring`: cosine similarity, cohort-normalised when the
+manifest has a cohort); the fit is on that scale.
 
 The model manifest may carry a ``confidence`` block, fitted by :mod:`trainer.calibration` on
 pairs of identities the encoder never trained on::
@@ -6,7 +9,7 @@ pairs of identities the encoder never trained on::
     "confidence": {"kind": "logistic", "a": 14.2, "b": -8.9,
                    "fitted_on": "...", "pairs": {"same": 7144, "different": 20000}}
 
-``confidence(s) = 1 / (1 + exp(-(a * s + b)))``: the probability that two faces with cosine
+``confidence(s) = 1 / (1 + exp(-(a * s + b)))``: the probability that two faces with score
 ``s`` are the same person, for a pair drawn at even odds (same and different pairs weighted
 equally when fitting). It is monotone in ``s``, so it never reorders matches; it only says
 how sure a score is. A manifest without the block has no confidence (``None``). Pure Python:
@@ -29,8 +32,8 @@ class ConfidenceModel:
     """The manifest's ``confidence`` block."""
 
     kind: str
-    a: float  # logit slope per unit of cosine (> 0: a higher score is more likely the same)
-    b: float  # logit at cosine 0
+    a: float  # logit slope per unit of score (> 0: a higher score is more likely the same)
+    b: float  # logit at score 0
     fitted_on: str  # what the pairs were, in words
     pairs: dict[str, int]  # {"same": n, "different": m} pairs the fit saw
 
@@ -82,9 +85,9 @@ def _count(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
-def confidence(cosine: float, params: ConfidenceModel) -> float:
-    """P(same person | cosine) in [0, 1]; monotone non-decreasing in ``cosine`` for a > 0."""
-    z = params.a * float(cosine) + params.b
+def confidence(score: float, params: ConfidenceModel) -> float:
+    """P(same person | score) in [0, 1]; monotone non-decreasing in ``score`` for a > 0."""
+    z = params.a * float(score) + params.b
     # 1 / (1 + e^-z) without overflow for large |z|
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))

@@ -268,7 +268,7 @@ def run_demo(
         # person cooldown (the second visit shows it) but let each stranger be reported.
         cfg.cooldown.unknown_s = 0.0
         sink = CollectingSink(quiet)
-        recognizer = Recognizer(detector, embedder, Matcher(gallery, embedder.threshold))
+        recognizer = Recognizer(detector, embedder, Matcher(gallery, embedder.scoring))
         daemon = Daemon(cfg, recognizer=recognizer, sink=sink, grabber=ClipGrabber())
         loop_started = time.perf_counter()
         for frame in clip:
@@ -286,7 +286,7 @@ def run_demo(
         "recognized": [e["person"] for e in sink.events if e["type"] == "recognized"],
         "detector": detector.name,
         "model": embedder.path.name,
-        "threshold": embedder.threshold,
+        "threshold": embedder.scoring.threshold,
         "loop_frames_per_s": round(len(clip) / loop_seconds, 1),
         "seconds": round(time.perf_counter() - started, 2),
     }

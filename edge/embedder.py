@@ -19,12 +19,18 @@ import numpy as np
 
 from edge.align import PREPROCESS_VERSION
 from edge.errors import ModelError
+from edge.exposure import normalise_exposure
 from edge.manifest import ModelManifest, load_manifest, manifest_path_for, sha256_file
+from edge.scoring import Scoring, load_cohort
 
 #: The edge's default for ``recognition.flip`` and ``edge --no-flip`` (enrolment, identify and
 #: the daemon embed alike): flip fusion lowered false accepts at equal recall and raised
 #: identification for +0.3 ms per face (docs/BENCHMARKS.md, "Test-time fusion").
 RECOGNITION_FLIP = True
+#: The edge's default for ``recognition.exposure`` and ``edge --no-exposure``: under-exposed
+#: faces brightened before embedding (edge/exposure.py; dark faces at the held-out threshold:
+#: TAR 0.583 -> 0.653, ordinarily lit ones unchanged).
+RECOGNITION_EXPOSURE = True
 
 _DTYPES = {"int8": np.int8, "uint8": np.uint8, "float32": np.float32, "float16": np.float16}
 
@@ -82,6 +88,10 @@ class Embedder:
     better identification (docs/BENCHMARKS.md, "Test-time fusion"). A gallery must be
     embedded the same way as the faces matched against it; the default here stays False so
     the trainer's and converter's checks see the model's own output.
+
+    ``exposure=True``: under-exposed crops are brightened first (:mod:`edge.exposure`), as a
+    face-priority auto-exposure would; well-lit crops pass unchanged. False by default for the
+    same reason as ``flip``.
     """
 
     def __init__(
@@ -92,6 +102,7 @@ class Embedder:
         manifest: ModelManifest | None = None,
         verify_sha256: bool = True,
         flip: bool = False,
+        exposure: bool = False,
     ) -> None:
         path = Path(model_path)
         if not path.is_file():
@@ -138,6 +149,16 @@ class Embedder:
         self.path = path
         self.threads = threads
         self.flip = flip
+        self.exposure = exposure
+        self.scoring = self._scoring()
+
+    def _scoring(self) -> Scoring:
+        """The manifest's score scale, with its cohort loaded (and checked) from beside it."""
+        m = self.manifest
+        if m.cohort is None:
+            return Scoring(m.threshold, m.confidence)
+        cohort = load_cohort(m.cohort, self.path.parent, m.embedding_size)
+        return Scoring(m.threshold, m.confidence, cohort, m.cohort.top_k, m.cohort.reference)
 
     @property
     def input_size(self) -> int:
@@ -152,10 +173,6 @@ class Embedder:
     def model_id(self) -> str:
         return self.manifest.tflite_sha256
 
-    @property
-    def threshold(self) -> float:
-        return self.manifest.threshold
-
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) or (H, W, 3) RGB uint8 crops -> (N, D) float32 L2-normalised; with
         ``flip``, the re-normalised mean of the crops' and their mirror images' embeddings."""
@@ -166,6 +183,8 @@ class Embedder:
             raise ValueError(
                 f"expected crops of shape (N, {self.input_size}, {self.input_size}, 3), got {crops.shape}"
             )
+        if self.exposure:
+            crops = normalise_exposure(crops)
         if self.manifest.channel_order == "BGR":
             crops = crops[..., ::-1]
         if self.flip:

@@ -17,6 +17,7 @@ from typing import Any
 from edge.align import PREPROCESS_VERSION
 from edge.confidence import ConfidenceModel
 from edge.errors import ModelError
+from edge.scoring import CohortRecord
 
 SCHEMA = "doorface.model/1"
 QUANT_MODES = ("int8", "float16", "dynamic", "float32")
@@ -77,8 +78,11 @@ class ModelManifest:
     tools: dict[str, str] = field(default_factory=dict)
     created: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
-    #: cosine -> P(same person) (edge/confidence.py); None: the model reports no confidence.
+    #: score -> P(same person) (edge/confidence.py); None: the model reports no confidence.
     confidence: ConfidenceModel | None = None
+    #: cohort score normalisation (edge/scoring.py); when present, ``threshold`` and
+    #: ``confidence`` are on the normalised scale. None: plain cosine.
+    cohort: CohortRecord | None = None
 
     @property
     def model_id(self) -> str:
@@ -105,6 +109,7 @@ class ModelManifest:
             },
             "threshold": self.threshold,
             **({"confidence": self.confidence.to_json()} if self.confidence else {}),
+            **({"cohort": self.cohort.to_json()} if self.cohort else {}),
             "metrics": self.metrics,
             "sha256": {"tflite": self.tflite_sha256, "source": self.source_sha256},
             "tools": self.tools,
@@ -129,9 +134,10 @@ class ModelManifest:
             )
         threshold = r.get("threshold", float)
         if not -1.0 <= threshold <= 1.0:
-            raise ModelError(f"{where}: threshold: must be a cosine similarity in [-1, 1]")
+            raise ModelError(f"{where}: threshold: must be a score in [-1, 1]")
         detector = r.get("input.detector", dict, None)
         confidence = r.get("confidence", dict, None)
+        cohort = r.get("cohort", dict, None)
         return cls(
             input_height=r.positive("input.height"),
             input_width=r.positive("input.width"),
@@ -159,6 +165,7 @@ class ModelManifest:
                 if confidence is None
                 else ConfidenceModel.from_json(confidence, f"{where}: confidence")
             ),
+            cohort=None if cohort is None else CohortRecord.from_json(cohort, f"{where}: cohort"),
         )
 
     def write(self, path: str | Path) -> None:

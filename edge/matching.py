@@ -1,6 +1,9 @@
-"""Matching an embedding against the gallery: cosine similarity, a threshold, a margin.
+"""Matching an embedding against the gallery: the model's score, a threshold, a margin.
 
-Per person, the score is the cosine to the person's mean template (``strategy="mean"``, the
+Scores are the model's (:class:`edge.scoring.Scoring`): cosine similarity, normalised against
+the model's cohort when its manifest has one; the threshold and confidence are on that scale.
+
+Per person, the score is the one to the person's mean template (``strategy="mean"``, the
 default), to their nearest single sample (``"nearest"``), or the better of the two (``"max"``).
 Measured with the shipped model at its threshold on 40 enrolled LFW people and 120 strangers
 (benchmarks/bench_matching.py): mean gave the fewest wrong names (6.2% vs 6.7% nearest, 7.1%
@@ -29,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.confidence import ConfidenceModel, confidence
 from edge.gallery import Gallery
+from edge.scoring import Scoring
 
 STRATEGIES = ("max", "mean", "nearest")
 
@@ -38,7 +41,7 @@ STRATEGIES = ("max", "mean", "nearest")
 @dataclass(frozen=True)
 class Match:
     name: str | None  # None: unknown
-    score: float  # best person's cosine similarity
+    score: float  # best person's score (the model's scale: edge/scoring.py)
     second: float  # runner-up person's score (-1.0 if fewer than two people)
     threshold: float
     reason: str  # "match" | "below_threshold" | "ambiguous" | "negative" | "empty_gallery"
@@ -47,21 +50,22 @@ class Match:
 
 
 class Matcher:
+    """A gallery under a model's :class:`Scoring`; a threshold override goes through
+    ``scoring.with_threshold`` so it always stays on the model's scale."""
+
     def __init__(
         self,
         gallery: Gallery,
-        threshold: float,
+        scoring: Scoring,
         margin: float = 0.05,
         strategy: str = "mean",
-        calibration: ConfidenceModel | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
         self.gallery = gallery
-        self.threshold = float(threshold)
+        self.scoring = scoring
         self.margin = float(margin)
         self.strategy = strategy
-        self.calibration = calibration
         self.people = gallery.people
         index = {name: i for i, name in enumerate(self.people)}
         self._owner = np.array([index[n] for n in gallery.names.tolist()], np.int64)
@@ -70,50 +74,68 @@ class Matcher:
         np.add.at(templates, self._owner, self._samples)
         norms = np.linalg.norm(templates, axis=1, keepdims=True)
         self._templates = templates / np.maximum(norms, 1e-12)
+        self._template_offsets = scoring.offsets(self._templates)
+        self._sample_offsets = scoring.offsets(self._samples)
         negative = gallery.negative_names
-        self._negatives = {  # person -> (K, D) faces that are not them
-            name: gallery.negative_embeddings[negative == name].astype(np.float32)
+        self._negatives = {  # person -> (K, D) faces that are not them, and their offsets
+            name: (faces, scoring.offsets(faces))
             for name in set(negative.tolist())
+            for faces in [gallery.negative_embeddings[negative == name].astype(np.float32)]
         }
+
+    @property
+    def threshold(self) -> float:
+        return self.scoring.threshold
 
     def with_gallery(self, gallery: Gallery) -> Matcher:
         """The same settings over another gallery (a reload)."""
-        return Matcher(gallery, self.threshold, self.margin, self.strategy, self.calibration)
+        return Matcher(gallery, self.scoring, self.margin, self.strategy)
 
-    def scores(self, embeddings: np.ndarray) -> np.ndarray:
-        """(N, D) unit embeddings -> (N, people) similarity per person."""
+    def scores(self, embeddings: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
+        """(N, D) unit embeddings -> (N, people) score per person."""
         embeddings = np.atleast_2d(np.asarray(embeddings, np.float32))
         if not self.people:
             return np.zeros((len(embeddings), 0), np.float32)
-        mean = embeddings @ self._templates.T
+        if offsets is None:
+            offsets = self.scoring.offsets(embeddings)
+        pair = self.scoring.pairwise
+        mean = pair(embeddings, self._templates, offsets, self._template_offsets)
         if self.strategy == "mean":
             return mean
-        per_sample = embeddings @ self._samples.T
-        nearest = np.full((len(embeddings), len(self.people)), -1.0, np.float32)
+        per_sample = pair(embeddings, self._samples, offsets, self._sample_offsets)
+        nearest = np.full((len(embeddings), len(self.people)), -np.inf, np.float32)
         for col in range(len(self.people)):
             nearest[:, col] = per_sample[:, self._owner == col].max(axis=1)
         return nearest if self.strategy == "nearest" else np.maximum(mean, nearest)
 
     def confidence_of(self, score: float) -> float | None:
-        """P(same person) for a cosine score under the model's calibration, or None."""
-        return None if self.calibration is None else confidence(score, self.calibration)
+        """P(same person) for a score under the model's calibration, or None."""
+        return self.scoring.confidence_of(score)
 
     def match(self, embedding: np.ndarray) -> Match:
         return self.match_many(np.atleast_2d(embedding))[0]
 
     def match_many(self, embeddings: np.ndarray) -> list[Match]:
         embeddings = np.atleast_2d(np.asarray(embeddings, np.float32))
-        scores = self.scores(embeddings)
-        return [self._decide(row, e) for row, e in zip(scores, embeddings, strict=True)]
+        offsets = self.scoring.offsets(embeddings)
+        scores = self.scores(embeddings, offsets)
+        return [
+            self._decide(row, e, off)
+            for row, e, off in zip(scores, embeddings, offsets, strict=True)
+        ]
 
-    def negative_score(self, embedding: np.ndarray, name: str) -> float:
-        """Cosine of ``embedding`` to the closest negative example of ``name`` (-1.0: none)."""
-        negatives = self._negatives.get(name)
-        if negatives is None or not len(negatives):
-            return -1.0
-        return float((negatives @ embedding).max())
+    def negative_score(
+        self, embedding: np.ndarray, name: str, offset: float | None = None
+    ) -> float:
+        """Score of ``embedding`` against the closest negative example of ``name`` (-inf:
+        none)."""
+        faces, offsets = self._negatives.get(name, (None, None))
+        if faces is None or not len(faces):
+            return -np.inf
+        own = None if offset is None else np.array([offset], np.float32)
+        return float(self.scoring.pairwise(embedding, faces, own, offsets).max())
 
-    def _decide(self, row: np.ndarray, embedding: np.ndarray) -> Match:
+    def _decide(self, row: np.ndarray, embedding: np.ndarray, offset: float) -> Match:
         if row.size == 0:
             return Match(None, -1.0, -1.0, self.threshold, "empty_gallery")
         order = np.argsort(row)[::-1]
@@ -124,10 +146,11 @@ class Matcher:
             reason = "below_threshold"
         elif best - second < self.margin:
             reason = "ambiguous"
-        elif self.negative_score(embedding, candidate) >= best:
+        elif self.negative_score(embedding, candidate, offset) >= best:
             reason = "negative"
         else:
             reason = "match"
         name = candidate if reason == "match" else None
-        p = self.confidence_of(best)
-        return Match(name, best, second, self.threshold, reason, candidate, p)
+        return Match(
+            name, best, second, self.threshold, reason, candidate, self.confidence_of(best)
+        )

@@ -123,11 +123,12 @@ def recognizer_from_files(
     strategy: str = "mean",
     max_faces: int = 5,
     flip: bool = False,
+    exposure: bool = False,
 ) -> Recognizer:
     """Everything from paths and settings (``detector=None``: the default, shipped YuNet); the
-    threshold defaults to the model manifest's calibrated one, and the match confidence comes
-    from the manifest's calibration. ``flip``: test-time flip fusion (see Embedder)."""
-    embedder = Embedder(resolve_model(model_path), threads=threads, flip=flip)
+    scores, threshold and confidence are the model manifest's (:mod:`edge.scoring`), a given
+    ``threshold`` replaces the manifest's on the same scale. ``flip``, ``exposure``: test-time options (see Embedder)."""
+    embedder = Embedder(resolve_model(model_path), threads=threads, flip=flip, exposure=exposure)
     if gallery_path is None:  # nobody enrolled (the daemon loads its gallery itself)
         gallery = Gallery.create(
             "<empty>", embedder.model_id, embedder.input_size, embedder.embedding_size
@@ -135,11 +136,5 @@ def recognizer_from_files(
     else:
         gallery = Gallery.load(gallery_path)
     gallery.check_model(embedder.model_id)
-    matcher = Matcher(
-        gallery,
-        embedder.threshold if threshold is None else threshold,
-        margin,
-        strategy,
-        calibration=embedder.manifest.confidence,
-    )
+    matcher = Matcher(gallery, embedder.scoring.with_threshold(threshold), margin, strategy)
     return Recognizer(create_detector(detector), embedder, matcher, max_faces)

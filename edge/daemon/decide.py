@@ -45,6 +45,7 @@ from edge.daemon.config import CooldownConfig, TrackingConfig
 from edge.daemon.events import Decision
 from edge.daemon.strategies import MatchFn, Reading, Sample, strategy_for, track_embedding
 from edge.daemon.tracker import Track
+from edge.scoring import Scoring
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,10 @@ class Visit:
 class Cooldowns:
     """Remembers recent events by identity: names by name, strangers by track embedding."""
 
-    def __init__(self, person_s: float, unknown_s: float) -> None:
+    def __init__(self, person_s: float, unknown_s: float, scoring: Scoring) -> None:
         self.person_s = person_s
         self.unknown_s = unknown_s
+        self.scoring = scoring  # "the same face": the model's score reaches the threshold
         self._named: dict[str, float] = {}
         self._strangers: list[tuple[float, np.ndarray]] = []
 
@@ -79,7 +81,11 @@ class Cooldowns:
             last = self._named.get(d.person)
             return now - last if last is not None and now - last < self.person_s else None
         self._strangers = [(t, e) for t, e in self._strangers if now - t < self.unknown_s]
-        ages = [now - t for t, e in self._strangers if float(e @ embedding) >= d.threshold]
+        ages = [
+            now - t
+            for t, e in self._strangers
+            if float(self.scoring.pairwise(e, embedding)[0, 0]) >= d.threshold
+        ]
         return min(ages) if ages else None
 
     def record(self, d: Decision, embedding: np.ndarray, now: float) -> None:
@@ -90,12 +96,14 @@ class Cooldowns:
 
 
 class Decider:
-    def __init__(self, tracking: TrackingConfig, cooldown: CooldownConfig, match: MatchFn):
+    def __init__(
+        self, tracking: TrackingConfig, cooldown: CooldownConfig, match: MatchFn, scoring: Scoring
+    ):
         self.tracking = tracking
         self.strategy = strategy_for(
             tracking.decision, match, tracking.confirm_frames, tracking.instant_above
         )
-        self.cooldowns = Cooldowns(cooldown.person_s, cooldown.unknown_s)
+        self.cooldowns = Cooldowns(cooldown.person_s, cooldown.unknown_s, scoring)
         self.visits: dict[int, Visit] = {}
         self.counters: dict[str, int] = defaultdict(int)
         self.decisions = 0  # made, published or suppressed (the state is re-sent when it moves)

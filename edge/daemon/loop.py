@@ -79,6 +79,7 @@ def recognizer_from_config(cfg: Config) -> Recognizer:
         margin=r.margin,
         max_faces=r.max_faces,
         flip=r.flip,
+        exposure=r.exposure,
     )
 
 
@@ -112,7 +113,9 @@ class Daemon:
         self.tracker = Tracker(cfg.tracking.iou, cfg.tracking.max_missed_frames)
         m = cfg.motion
         self.motion = MotionGate(m.threshold, m.detect_every_s) if m.enabled else None
-        self.decider = Decider(cfg.tracking, cfg.cooldown, self._match_track)
+        self.decider = Decider(
+            cfg.tracking, cfg.cooldown, self._match_track, self.recognizer.matcher.scoring
+        )
         s = cfg.snapshot
         self.snapshots = Snapshots(
             s.directory,
@@ -151,16 +154,13 @@ class Daemon:
     def reload_gallery(self) -> None:
         """(Re)load the gallery file; on failure keep the current one and report why."""
         from edge.gallery import load_gallery_for_model
-        from edge.matching import Matcher
 
         path = self.cfg.recognition.gallery
         self._gallery_sig = _file_signature(path)
         old = self.recognizer.matcher
         try:
             gallery = load_gallery_for_model(path, self.recognizer.embedder)  # re-embeds
-            self.recognizer.set_matcher(
-                Matcher(gallery, old.threshold, old.margin, old.strategy, old.calibration)
-            )
+            self.recognizer.set_matcher(old.with_gallery(gallery))
         except DoorfaceError as e:
             self.errors += 1
             self.gallery_error = str(e)

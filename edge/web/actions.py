@@ -36,7 +36,7 @@ def unknown_groups(ctx: WebContext) -> list[Group]:
     faces = ctx.visits.unnamed_unknown(ctx.library.model_id, MAX_GROUP_FACES)
     if not faces:
         return []
-    groups = cluster_faces(np.stack([f.embedding for f in faces]), ctx.library.threshold)
+    groups = cluster_faces(np.stack([f.embedding for f in faces]), ctx.library.scoring)
     return [Group([faces[i].visit_id for i in g]) for g in groups]
 
 

@@ -49,6 +49,7 @@ from edge.web.errors import Problem
 if TYPE_CHECKING:
     from edge.matching import Matcher
     from edge.pipeline import Recognizer
+    from edge.scoring import Scoring
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,8 @@ class FaceLibrary:
         return self.recognizer.embedder.model_id
 
     @property
-    def threshold(self) -> float:
-        return self.recognizer.matcher.threshold
+    def scoring(self) -> Scoring:
+        return self.recognizer.matcher.scoring
 
     # -- the loaded gallery ----------------------------------------------------------------
     def matcher(self) -> Matcher:

@@ -119,7 +119,7 @@ def test_edge_runs_it_without_tensorflow_and_agrees_with_float(
         f"np.save({str(emb_file)!r}, e.embed(np.load({str(crops_file)!r})))\n"
         "assert 'tensorflow' not in sys.modules, 'edge path imported tensorflow'\n"
         "assert 'keras' not in sys.modules\n"
-        "print('ok', e.threshold)\n"
+        "print('ok', e.scoring.threshold)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]

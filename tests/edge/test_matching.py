@@ -4,6 +4,7 @@ import pytest
 from edge.confidence import ConfidenceModel, confidence
 from edge.gallery import STORED_CROP_SIZE, Gallery
 from edge.matching import Matcher
+from edge.scoring import Scoring
 
 DIM = 16
 
@@ -37,7 +38,7 @@ def test_scores_match_plain_loops(household):
     g = _gallery(samples)
     queries = _unit(np.random.default_rng(4).normal(size=(5, DIM)))
     for strategy in ("mean", "nearest", "max"):
-        m = Matcher(g, 0.5, strategy=strategy)
+        m = Matcher(g, Scoring(0.5), strategy=strategy)
         got = m.scores(queries)
         for qi, q in enumerate(queries):
             for pi, name in enumerate(m.people):
@@ -50,7 +51,7 @@ def test_scores_match_plain_loops(household):
 
 def test_threshold_margin_and_unknown(household):
     centres, samples = household
-    m = Matcher(_gallery(samples), threshold=0.6, margin=0.05)
+    m = Matcher(_gallery(samples), Scoring(0.6), margin=0.05)
     hit = m.match(centres[1])
     assert hit.name == "bob" and hit.reason == "match" and hit.score >= 0.6
     stranger = _unit(np.random.default_rng(9).normal(size=DIM))
@@ -61,15 +62,18 @@ def test_threshold_margin_and_unknown(household):
 def test_margin_rule_makes_lookalikes_unknown():
     base = _unit(np.arange(1, DIM + 1, dtype=np.float32))
     twin = _unit(base + 0.01 * np.ones(DIM))
-    m = Matcher(_gallery({"ann": base[None], "anna": twin[None]}), threshold=0.5, margin=0.05)
+    m = Matcher(_gallery({"ann": base[None], "anna": twin[None]}), Scoring(0.5), margin=0.05)
     result = m.match(_unit(base + twin))
     assert result.name is None and result.reason == "ambiguous"
     assert result.candidate in ("ann", "anna")
-    assert Matcher(m.gallery, 0.5, margin=0.0).match(_unit(base + twin)).name in ("ann", "anna")
+    assert Matcher(m.gallery, Scoring(0.5), margin=0.0).match(_unit(base + twin)).name in (
+        "ann",
+        "anna",
+    )
 
 
 def test_empty_gallery():
-    m = Matcher(Gallery.create("x.npz", "m", 4, DIM), threshold=0.5)
+    m = Matcher(Gallery.create("x.npz", "m", 4, DIM), Scoring(0.5))
     r = m.match(_unit(np.ones(DIM)))
     assert r.name is None and r.reason == "empty_gallery"
 
@@ -79,8 +83,8 @@ CALIBRATION = ConfidenceModel("logistic", 10.0, -5.0, "test", {"same": 1, "diffe
 
 def test_every_match_carries_the_confidence_of_its_best_score(household):
     centres, samples = household
-    plain = Matcher(_gallery(samples), threshold=0.6, margin=0.05)
-    calibrated = Matcher(plain.gallery, 0.6, 0.05, calibration=CALIBRATION)
+    plain = Matcher(_gallery(samples), Scoring(0.6), margin=0.05)
+    calibrated = Matcher(plain.gallery, Scoring(0.6, CALIBRATION), 0.05)
     stranger = _unit(np.random.default_rng(9).normal(size=DIM))
     for query in (centres[1], stranger):
         without, with_ = plain.match(query), calibrated.match(query)
@@ -94,5 +98,5 @@ def test_every_match_carries_the_confidence_of_its_best_score(household):
         )
     assert calibrated.confidence_of(0.5) == pytest.approx(0.5)
     assert plain.confidence_of(0.5) is None
-    empty = Matcher(Gallery.create("x.npz", "m", 4, DIM), 0.5, calibration=CALIBRATION)
+    empty = Matcher(Gallery.create("x.npz", "m", 4, DIM), Scoring(0.5, CALIBRATION))
     assert empty.match(_unit(np.ones(DIM))).confidence is None

@@ -89,3 +89,34 @@ def test_subsample_keeps_every_same_pair():
     assert y.sum() == 50 and (~y).sum() == 200
     assert set(s[y]) == set(scores[same]) and set(s[~y]) <= set(scores[~same])
     assert len(subsample_different(scores, same, 5000)[0]) == len(scores)  # fewer: all kept
+
+
+def test_household_threshold_names_at_most_the_stranger_rate():
+    """Synthetic people (tight clusters around random centres): the door threshold lets
+    through at most the asked share of strangers' photos, checked by counting them again
+    with plain loops, and names most members right."""
+    from edge.scoring import Scoring
+    from trainer.calibration import household_threshold
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(30, 16))
+    labels = np.repeat(np.arange(30), 4)
+    e = centres[labels] + 0.6 * rng.normal(size=(120, 16))
+    e = (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32)
+    point = household_threshold(e, labels, Scoring(0.0), stranger_rate=0.05, members=5, draws=20)
+    assert 0.0 < point["stranger_rate"] <= 0.05
+    assert point["members_named_right"] > 0.5 > point["members_named_wrong"]
+    # the same draws again, by hand: strangers' best score, margin rule, against the threshold
+    rng = np.random.default_rng(0)
+    per = {lab: np.flatnonzero(labels == lab) for lab in range(30)}
+    named = total = 0
+    for _ in range(20):
+        chosen = rng.choice(list(per), 5, replace=False)
+        enrol = []
+        for person in chosen:
+            enrol.append(rng.permutation(per[person])[0])
+        for row in np.flatnonzero(~np.isin(labels, chosen)):
+            s = sorted(float(e[row] @ e[g]) for g in enrol)
+            named += s[-1] - s[-2] >= 0.05 and s[-1] >= point["threshold"]
+            total += 1
+    assert total == point["stranger_photos"] and named / total == point["stranger_rate"]

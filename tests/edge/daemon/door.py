@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.scoring import Scoring
+
 
 def _scene(face: np.ndarray | None, x: int) -> np.ndarray:
     frame = np.full((480, 640, 3), 90, np.uint8)
@@ -44,7 +46,7 @@ def make_door_video(d: Path, model: Path, backend: str = "haar") -> dict:
     emb = Embedder(model)
     gallery = Gallery.create(d / "gallery.npz", emb.model_id, emb.input_size, emb.embedding_size)
     detector = create_detector(DetectorSettings(backend=backend))
-    rec = Recognizer(detector, emb, Matcher(gallery, 0.5))
+    rec = Recognizer(detector, emb, Matcher(gallery, Scoring(0.5)))
     found = [(f, r) for f in frames[:25:5] for r in rec.recognize_faces(f)]
     assert found, f"{detector.name} found no face in the generated video"
     crops = np.stack([r.crop for _, r in found])

@@ -17,6 +17,7 @@ import numpy as np
 
 from edge.gallery import Gallery
 from edge.matching import Matcher
+from edge.scoring import Scoring
 
 DIM = 32
 THRESHOLD = 0.5
@@ -47,7 +48,7 @@ def matcher() -> Matcher:
     """The real Matcher over an in-memory gallery of one template each for alice and bob."""
     names, templates = np.array(["alice", "bob"]), np.stack([ALICE, BOB])
     gallery = Gallery(Path("synthetic.npz"), "synthetic", 8, DIM, names, templates)
-    return Matcher(gallery, THRESHOLD, 0.05)
+    return Matcher(gallery, Scoring(THRESHOLD), 0.05)
 
 
 def face(m: Matcher, box, embedding: np.ndarray, sharp: float = 100.0) -> SimpleNamespace:

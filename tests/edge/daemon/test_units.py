@@ -105,7 +105,7 @@ DECISIONS = ["aggregate", "vote"]
 
 def decider(decision="aggregate", person_s=60.0, unknown_s=30.0, **tracking):
     t = config.TrackingConfig(decision=decision, **tracking)
-    return Decider(t, config.CooldownConfig(person_s, unknown_s), MATCHER.match)
+    return Decider(t, config.CooldownConfig(person_s, unknown_s), MATCHER.match, MATCHER.scoring)
 
 
 def run_frames(dec, tracker, frames, t0=1000.0, dt=0.1):

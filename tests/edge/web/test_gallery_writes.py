@@ -14,6 +14,7 @@ import pytest
 from edge.errors import GalleryError
 from edge.gallery import STORED_CROP_SIZE, Gallery, gallery_lock
 from edge.matching import Matcher
+from edge.scoring import Scoring
 
 DIM = 16
 
@@ -123,7 +124,7 @@ def test_not_alice_rejects_the_look_alike_but_not_alice():
     stranger_visits = _unit(stranger + 0.3 * rng.normal(size=(3, DIM)))
     g = Gallery.create("g.npz", "m", 32, DIM)
     g.enroll("alice", _crops(3), alice_photos[:3], ["x"] * 3)
-    before = Matcher(g, threshold=0.5, margin=0.0)
+    before = Matcher(g, Scoring(0.5), margin=0.0)
     assert [m.name for m in before.match_many(stranger_visits)] == ["alice"] * 3
     g.add_negative("alice", _crops(1), stranger_visits[:1])  # "this is not Alice"
     after = before.with_gallery(g)
@@ -131,7 +132,7 @@ def test_not_alice_rejects_the_look_alike_but_not_alice():
     assert [(m.name, m.reason) for m in later] == [(None, "negative")] * 2
     assert after.match(alice_photos[3]).name == "alice"
     assert after.negative_score(alice_photos[3], "alice") < after.match(alice_photos[3]).score
-    assert after.negative_score(alice_photos[3], "nobody") == -1.0
+    assert after.negative_score(alice_photos[3], "nobody") == -np.inf  # no negatives
 
 
 def test_lock_file_is_private(tmp_path):

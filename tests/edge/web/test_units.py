@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from edge.errors import ConfigError
+from edge.scoring import Scoring
 from edge.web import auth
 from edge.web.clusters import cluster_faces
 from edge.web.live import LiveFace, LiveView
@@ -131,12 +132,12 @@ def test_clusters_group_by_likeness():
     order = rng.permutation(len(points))
     embeddings = np.array(points)[order]
     labels = np.array(truth)[order]
-    groups = cluster_faces(embeddings, threshold=0.5)
+    groups = cluster_faces(embeddings, Scoring(0.5))
     assert [len(g) for g in groups] == [5, 3, 1]
     for g in groups:
         assert len(set(labels[g])) == 1
-    assert cluster_faces(np.zeros((0, 64)), 0.5) == []
-    assert cluster_faces(embeddings, threshold=1.01) == sorted(
+    assert cluster_faces(np.zeros((0, 64)), Scoring(0.5)) == []
+    assert cluster_faces(embeddings, Scoring(1.01)) == sorted(
         [[i] for i in range(len(points))], key=lambda g: g[0]
     )
 
