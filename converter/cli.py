@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from converter.errors import CheckFailed, ConverterError
 from edge.detectors.settings import TRAINING_DETECTOR, add_detector_options, settings_from_args
 from edge.errors import run_command
+from edge.scoring import DEFAULT_TOP_K
+from trainer.calibration import HOUSEHOLD_STRANGER_RATE
 
 if TYPE_CHECKING:
     from converter.inspect import Delegation
@@ -83,12 +85,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     o.add_argument("--seed", type=int, default=0, help="trainer train's --seed (0)")
     o.add_argument("--val-fraction", type=float, default=0.05, help="as trained (0.05)")
-    o.add_argument("--top-k", type=int, default=25, help="cohort cosines averaged per face")
+    o.add_argument(
+        "--top-k", type=int, default=DEFAULT_TOP_K, help="cohort cosines averaged per face"
+    )
     o.add_argument(
         "--stranger-rate",
         type=float,
-        default=0.01,
-        help="share of strangers' photos a simulated 8-person door may name (0.01)",
+        default=HOUSEHOLD_STRANGER_RATE,
+        help="share of strangers' photos a simulated door of 8 may name "
+        f"({HOUSEHOLD_STRANGER_RATE})",
     )
     o.add_argument("--no-cohort", action="store_true", help="plain cosine scores")
     o.add_argument("--quiet", action="store_true")

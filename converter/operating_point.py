@@ -46,10 +46,9 @@ from edge.manifest import (
     sha256_file,
     write_bytes_atomic,
 )
-from edge.scoring import CohortRecord, Scoring, cohort_means
+from edge.scoring import DEFAULT_TOP_K, CohortRecord, Scoring, cohort_means
 from trainer.calibration import HOUSEHOLD_STRANGER_RATE
 
-DEFAULT_TOP_K = 25
 COHORT_MIN_FACES = 2  # a template from one photo is that photo, not the person
 
 

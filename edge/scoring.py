@@ -32,6 +32,10 @@ import numpy as np
 from edge.confidence import ConfidenceModel, confidence
 from edge.errors import ModelError
 
+#: cosines to the cohort averaged per face (``converter operating-point --top-k``): 25 beat 10
+#: and 50 on the held-out pairs (benchmarks/bench_test_time.py)
+DEFAULT_TOP_K = 25
+
 
 @dataclass(frozen=True)
 class CohortRecord:
