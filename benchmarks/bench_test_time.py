@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._report import markdown_table, write_section
 from benchmarks.frames import LFW, SHARED
+from converter.embed import pair_scores
 from edge.confidence import ConfidenceModel, confidence
 from edge.detectors import TRAINING_DETECTOR, create_detector
 from edge.embedder import RECOGNITION_EXPOSURE, RECOGNITION_FLIP, Embedder
@@ -259,8 +260,7 @@ def at_shipped_threshold(emb: dict, data: dict, scoring: Scoring) -> dict:
         tar, far = rates_at(*upper_pairs(scoring.pairwise(e, e), labels), scoring.threshold)
         out[key] = {"tar": tar, "far": far}
     _, ia, ib, same = data["pairs"]
-    offsets = scoring.offsets(emb["pairs"])
-    scores = np.sum(emb["pairs"][ia] * emb["pairs"][ib], axis=1) - offsets[ia] - offsets[ib]
+    scores = pair_scores(emb["pairs"], ia, ib, scoring)
     tar, far = rates_at(scores, same, scoring.threshold)
     out["devtest_pairs"] = {"tar": tar, "far": far}
     if scoring.calibration is not None:

@@ -81,11 +81,11 @@ class Cooldowns:
             last = self._named.get(d.person)
             return now - last if last is not None and now - last < self.person_s else None
         self._strangers = [(t, e) for t, e in self._strangers if now - t < self.unknown_s]
-        ages = [
-            now - t
-            for t, e in self._strangers
-            if float(self.scoring.pairwise(e, embedding)[0, 0]) >= d.threshold
-        ]
+        if not self._strangers:
+            return None
+        times, faces = zip(*self._strangers, strict=True)
+        scores = self.scoring.pairwise(np.stack(faces), embedding)[:, 0]  # one product for all
+        ages = [now - t for t, s in zip(times, scores, strict=True) if s >= d.threshold]
         return min(ages) if ages else None
 
     def record(self, d: Decision, embedding: np.ndarray, now: float) -> None:
