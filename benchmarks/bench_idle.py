@@ -1,16 +1,22 @@
 """Idle CPU of the daemon with and without the motion gate, and what the gate costs in latency.
 
 Idle: the real daemon (``edge run``, shipped model and YuNet) on a generated empty doorway
-(a static 640x480 scene with sensor noise, MJPG, played at ``camera.fps``), once with
-``motion.enabled = true`` and once false. CPU seconds per wall second of the daemon process
-(all threads: /proc/<pid>/stat utime + stime) over a window that starts ``--settle`` seconds
-after the first frame, so model loading is left out. Both runs decode the same video, so that
-share of the cost is in both.
+(a static 640x480 scene with sensor noise, MJPG, played at ``camera.fps``) in three settings:
+the gate off; on without the idle rate (``motion.idle_stride = 1``); on as shipped (after a
+quiet second only every 2nd camera frame is read). CPU seconds per wall second of the daemon
+process (all threads: /proc/<pid>/stat utime + stime) over a window that starts ``--settle``
+seconds after the first frame, so model loading is left out; ``--idle-repeats`` runs per
+setting, interleaved, and the median (one 20 s run of the same setting varied by a third on
+this shared machine). Every run decodes the same video, so that share of the cost is in all.
 
 Latency: the door video of tests/edge/daemon/door.py (the astronaut walks in, leaves for 15
-frames, comes back; cooldown 0, so two events) with the gate on and off. Per event: first
-frame with his face -> event on stdout (ms), and for the second visit, the frames between the
-first visits' first faces (40 in the video: more would mean the gate noticed him late).
+frames, comes back; cooldown 0, so two events) per setting. Per event: first frame with his
+face -> event on stdout (ms), and for the second visit, the frames between the first visits'
+first faces (40 in the video: more would mean the gate noticed him late). Walk-in delay: the
+same walk-in after an empty doorway of 45 and of 46 frames (an odd and an even frame index, so
+the idle rate's skipped frame is hit once), played in-process at ``camera.fps``: frames between
+the first frame with his face and the first frame the detector found it on, and the frame
+his event was decided on.
 
     .venv/bin/python -m benchmarks.bench_idle --seconds 20
 """
@@ -57,10 +63,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _config(tmp: Path, door: dict, video: Path, fps: float, gate: bool, name: str) -> Path:
+#: (name, motion.enabled, motion.idle_stride) per setting
+SETTINGS = (("off", False, 1), ("on, idle_stride 1", True, 1), ("on (shipped)", True, 2))
+WALK_IN_AFTER = (45, 46)  # empty frames before the walk-in
+
+
+def _config(
+    tmp: Path, door: dict, video: Path, fps: float, gate: bool, name: str, stride: int = 2
+) -> Path:
     from tests.edge.daemon.door import config_file
 
-    extra = f"[cooldown]\nperson_s = 0.0\n[motion]\nenabled = {str(gate).lower()}\n"
+    extra = (
+        f"[cooldown]\nperson_s = 0.0\n[motion]\nenabled = {str(gate).lower()}\n"
+        f"idle_stride = {stride}\n"
+    )
     d = tmp / name
     d.mkdir()
     cfg = config_file(d, door, extra, camera=str(video))
@@ -133,6 +149,57 @@ def idle_cpu(cfg: Path, seconds: float, settle: float) -> tuple[float, str]:
     return (c1 - c0) / (t1 - t0), d.summary()
 
 
+def walk_in_video(door_video: Path, path: Path, empty_frames: int) -> Path:
+    """The door video's walk-in (its first 25 frames) after ``empty_frames`` of its empty
+    doorway (frame 25)."""
+    cap = cv2.VideoCapture(str(door_video))
+    frames = [f for ok, f in iter(cap.read, (False, None)) if ok]
+    cap.release()
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, (640, 480))
+    for f in [frames[25]] * empty_frames + frames[:25]:
+        w.write(f)
+    w.release()
+    return path
+
+
+class FirstFace:
+    """Daemon observer: the index of the first frame the detector found a face on, and of the
+    frame the first event was decided on."""
+
+    def __init__(self) -> None:
+        self.index: int | None = None
+        self.decided: int | None = None
+        self._index_at: dict[float, int] = {}
+
+    def frame(self, frame, results: list) -> None:
+        self._index_at[frame.timestamp] = frame.index
+        if results and self.index is None:
+            self.index = frame.index
+
+    def event(self, ev: dict, decision) -> None:
+        if self.decided is None:
+            self.decided = self._index_at.get(decision.frame_timestamp)
+
+
+def walk_in_delay(cfg: Path, first_face_frame: int) -> str:
+    """``found / decided``: frames from the first frame with the face to the first the detector
+    found it on, and to the frame its event was decided on (the real Daemon in this process,
+    paced at camera.fps); ``-`` where it never happened."""
+    import io
+    import logging
+
+    from edge.daemon import config
+    from edge.daemon.loop import Daemon
+    from edge.daemon.sinks import StdoutSink
+
+    logging.getLogger("edge").setLevel(logging.WARNING)
+    seen = FirstFace()
+    Daemon(config.load(cfg), sink=StdoutSink(io.StringIO()), observer=seen).run()
+    return " / ".join(
+        "-" if i is None else str(i - first_face_frame) for i in (seen.index, seen.decided)
+    )
+
+
 def _ts(s: str) -> float:
     return dt.datetime.fromisoformat(s).timestamp()
 
@@ -155,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fps", type=float, default=15, help="camera.fps")
     ap.add_argument("--settle", type=float, default=3, help="seconds after start-up not sampled")
     ap.add_argument("--repeats", type=int, default=3, help="door video runs per setting")
+    ap.add_argument(
+        "--idle-repeats", type=int, default=3, help="empty-doorway runs per setting (median)"
+    )
     ap.add_argument("--note", default="", help="appended to the report (e.g. machine load)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
@@ -167,62 +237,82 @@ def main(argv: list[str] | None = None) -> int:
     (tmp / "door").mkdir()
     door = make_door_video(tmp / "door", DEFAULT_MODEL, "yunet")
     empty = empty_doorway_video(tmp / "empty.avi", args.seconds, args.fps)
-    cpu, summaries, latency, gaps = {}, {}, {}, {}
-    for gate in (False, True):
-        name = "on" if gate else "off"
-        cfg = _config(tmp, door, empty, args.fps, gate, f"idle-{name}")
-        cpu[gate], summaries[gate] = idle_cpu(cfg, args.seconds, args.settle)
-        latency[gate], gaps[gate] = [], []
+    walk_ins = {k: walk_in_video(door["video"], tmp / f"walk-in-{k}.avi", k) for k in WALK_IN_AFTER}
+    cpu: dict[str, list[float]] = {name: [] for name, _, _ in SETTINGS}
+    summaries, latency, gaps, delays = {}, {}, {}, {}
+    for r in range(args.idle_repeats):  # interleaved: a busier minute touches every setting
+        for k, (name, gate, stride) in enumerate(SETTINGS):
+            cfg = _config(tmp, door, empty, args.fps, gate, f"idle-{k}-{r}", stride)
+            used, summaries[name] = idle_cpu(cfg, args.seconds, args.settle)
+            cpu[name].append(used)
+            print(f"{name}: idle cpu {used:.3f} s/s, {summaries[name]}", flush=True)
+    for k, (name, gate, stride) in enumerate(SETTINGS):
+        latency[name], gaps[name], delays[name] = [], [], []
         for i in range(args.repeats):
-            cfg = _config(tmp, door, door["video"], args.fps, gate, f"door-{name}-{i}")
+            cfg = _config(tmp, door, door["video"], args.fps, gate, f"door-{k}-{i}", stride)
             lat, gap = door_latency(cfg, args.fps)
-            latency[gate] += lat
-            gaps[gate] += gap
-        print(f"gate {name}: cpu {cpu[gate]:.3f}, {summaries[gate]}, latency {latency[gate]}")
-    if not latency[True] or not latency[False]:
+            latency[name] += lat
+            gaps[name] += gap
+        for n, video in walk_ins.items():
+            cfg = _config(tmp, door, video, args.fps, gate, f"walk-{k}-{n}", stride)
+            delays[name].append(walk_in_delay(cfg, n))
+        print(f"{name}: latency {latency[name]}, walk-in {delays[name]}", flush=True)
+    median = {name: statistics.median(values) for name, values in cpu.items()}
+    if not all(latency.values()):
         print("no events on the door video", file=sys.stderr)
         return 1
 
     from benchmarks._report import markdown_table, write_section
 
-    def row(gate: bool) -> list[object]:
-        lat = latency[gate]
+    def row(name: str) -> list[object]:
+        lat = latency[name]
         return [
-            "on" if gate else "off",
-            f"{cpu[gate]:.3f}",
+            name,
+            f"{median[name]:.3f} ({', '.join(f'{c:.3f}' for c in cpu[name])})",
+            f"{100 * median[name] / median['off']:.0f}%",
             len(lat),
             f"{statistics.median(lat):.0f}",
             f"{max(lat):.0f}",
-            ", ".join(f"{g:.1f}" for g in gaps[gate]) or "-",
+            ", ".join(f"{g:.1f}" for g in gaps[name]) or "-",
+            ", ".join(delays[name]),
         ]
 
-    ratio = cpu[True] / cpu[False]
+    ratio = median[SETTINGS[-1][0]] / median["off"]
     body = (
         f"Command: `python -m benchmarks.bench_idle --seconds {args.seconds:g} --fps "
-        f"{args.fps:g} --settle {args.settle:g} --repeats {args.repeats}`. The real daemon "
+        f"{args.fps:g} --settle {args.settle:g} --repeats {args.repeats} --idle-repeats "
+        f"{args.idle_repeats}`. The real daemon "
         f"(`edge run`, shipped int8 model, YuNet at detect_width 320, stdout sink) on a "
         f"generated {args.seconds:g} s empty doorway (640x480 MJPG, static scene + sensor noise "
         f"sigma 3) at `camera.fps = {args.fps:g}`. CPU: utime+stime of the daemon's process per "
         f"wall second, from {args.settle:g} s after it logged `running` (model loading left out) "
-        f"to 1 s before the clip ends; both runs decode the same video. Latency: the door video "
+        f"to 1 s before the clip ends; every run decodes the same video, {args.idle_repeats} "
+        "runs per setting, the settings interleaved. Latency: the door video "
         f"of tests/edge/daemon/door.py (two visits, cooldown 0) run {args.repeats} times per "
         f"setting; first face -> event is the event's arrival on stdout minus its `first_seen`; "
         f"the visit gap is the frames between the two visits' first detected faces "
-        f"({VISIT_GAP_FRAMES} in the video: more would mean the gate saw him late).\n\n"
+        f"({VISIT_GAP_FRAMES} in the video: more would mean the gate saw him late). Walk-in "
+        f"delay: the walk-in after {' and '.join(map(str, WALK_IN_AFTER))} frames of empty "
+        "doorway, the real Daemon in-process at the same fps: frames from his first frame to "
+        "the first frame the detector found him on.\n\n"
         + markdown_table(
             [
                 "motion gate",
-                "idle CPU s/s",
+                "idle CPU s/s: median (runs)",
+                "of gate off",
                 "events",
                 "first face -> event median ms",
                 "max ms",
                 "visit gap (frames)",
+                "walk-in: face found / event decided (frames after his first)",
             ],
-            [row(False), row(True)],
+            [row(name) for name, _, _ in SETTINGS],
         )
-        + f"\n\nIdle CPU with the gate: {100 * ratio:.0f}% of without (target <= 20%). "
-        f"Daemon summaries on the empty doorway: off `{summaries[False]}`; on "
-        f"`{summaries[True]}`.\n" + (f"\n{args.note}\n" if args.note else "")
+        + f"\n\nIdle CPU as shipped: {100 * ratio:.0f}% of the gate off (target <= 20%). "
+        "Daemon summaries on the empty doorway: "
+        + "; ".join(f"{name} `{summaries[name]}`" for name, _, _ in SETTINGS)
+        + ".\n"
+        + (f"\n{args.note}\n" if args.note else "")
     )
     print(body)
     if not args.no_write:

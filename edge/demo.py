@@ -201,7 +201,8 @@ class CollectingSink(StdoutSink):
 class ClipGrabber:
     """Stands in for the camera grabber: the demo feeds frames itself."""
 
-    dropped = empty = failures = 0
+    dropped = empty = failures = skipped = 0
+    stride = 1
     error = None
 
     def stop(self) -> None:
@@ -216,18 +217,18 @@ def run_demo(
 ) -> dict[str, Any]:
     """Enrol, build the clip, run the daemon loop; returns the events and a summary."""
     from edge.daemon.config import Config
-    from edge.daemon.loop import Daemon
-    from edge.detectors import create_detector
-    from edge.embedder import Embedder
+    from edge.daemon.loop import Daemon, recognizer_from_config
     from edge.enroll import pick_enrolment_face
     from edge.gallery import Gallery, stored_crop
-    from edge.matching import Matcher
-    from edge.pipeline import Recognizer, resolve_model
     from edge.preprocess import aligned_faces
 
     started = time.perf_counter()
-    detector = create_detector(detector_settings)
-    embedder = Embedder(resolve_model(model), threads=1)
+    cfg = Config()  # the daemon's defaults: model, detector, flip, exposure, decisions
+    cfg.recognition.model = str(model or "")
+    if detector_settings is not None:
+        cfg.detector = detector_settings
+    recognizer = recognizer_from_config(cfg)  # what `edge run` builds from the same config
+    detector, embedder = recognizer.detector, recognizer.embedder
     if data is None:
         astronaut, strangers = packaged_faces()
         name, enrol_photos = "Eileen Collins", variants(astronaut, 5)
@@ -260,7 +261,6 @@ def run_demo(
         gallery.save()
 
         clip = build_clip(visitors, detector)
-        cfg = Config()
         cfg.recognition.gallery = str(gallery.path)
         cfg.camera.name = "demo_door"
         cfg.snapshot.enabled = False
@@ -268,7 +268,7 @@ def run_demo(
         # person cooldown (the second visit shows it) but let each stranger be reported.
         cfg.cooldown.unknown_s = 0.0
         sink = CollectingSink(quiet)
-        recognizer = Recognizer(detector, embedder, Matcher(gallery, embedder.scoring))
+        recognizer.set_matcher(recognizer.matcher.with_gallery(gallery))
         daemon = Daemon(cfg, recognizer=recognizer, sink=sink, grabber=ClipGrabber())
         loop_started = time.perf_counter()
         for frame in clip:

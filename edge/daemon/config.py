@@ -51,7 +51,7 @@ class TrackingConfig:
     confirm_frames: int = 3
     unknown_frames: int = 5
     instant_above: float = 0.10
-    decision: str = "vote"  # "vote" | "aggregate" (edge/daemon/strategies.py, measured there)
+    decision: str = "aggregate"  # "aggregate" | "vote" (edge/daemon/strategies.py, measured there)
     unknown_after_s: float = 0.0  # a track this old at least before "unknown"
     upgrade: bool = True  # a visit reported "unknown" may still become "recognized"
     present_off_s: float = 10.0  # "person present" turns OFF after this long without a face
@@ -64,6 +64,7 @@ class MotionConfig:
     enabled: bool = True
     threshold: float = 0.003  # fraction of the 64 px grey copy's pixels that must change
     detect_every_s: float = 1.0  # detect anyway this often (a person standing still)
+    idle_stride: int = 2  # idle doorway: read every Nth camera frame only (1 = every frame)
 
 
 @dataclass
@@ -258,6 +259,8 @@ def _check(cfg: Config) -> None:
             f"motion.threshold: must be between 0 and 1, got {cfg.motion.threshold!r}"
         )
     positive("motion.detect_every_s", cfg.motion.detect_every_s)
+    if cfg.motion.idle_stride < 1:
+        raise ConfigError(f"motion.idle_stride: must be >= 1, got {cfg.motion.idle_stride!r}")
     if not 0 < cfg.tracking.iou < 1:
         raise ConfigError(f"tracking.iou: must be between 0 and 1, got {cfg.tracking.iou}")
     if cfg.outbox.synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):

@@ -5,6 +5,11 @@ grow without bound; instead a newer frame overwrites an unconsumed one (counted 
 ``dropped``). Files and videos are not live: by default every frame is handed over
 (the reader waits for the consumer), or paced at ``fps`` to simulate a camera.
 
+``stride`` (set by the daemon while the motion gate sees an empty doorway) asks the source to
+deliver only every ``stride``-th frame and skip the rest as cheaply as it can; frames in
+between are counted in ``skipped``. It applies to cameras and paced files, never to files
+handed over frame by frame (those are processed whole).
+
 A source that fails (SourceError, unplugged camera, stream that ends) is re-opened with
 exponential backoff; ``heartbeat`` advances on every frame and every retry step so the
 systemd watchdog can tell "camera retrying" (healthy) from "read() hung" (restart).
@@ -45,6 +50,9 @@ class Grabber:
         self.frames = 0
         self.dropped = 0
         self.empty = 0
+        self.skipped = 0
+        self._stride = 1
+        self._source: FrameSource | None = None  # the one being read, when it may skip frames
         self.failures = 0
         self.reopens = 0
         self.ended = False  # a file source ended and exit_on_end is set
@@ -63,6 +71,18 @@ class Grabber:
         with self._cond:
             self._cond.notify_all()
         self._thread.join(timeout=5)
+
+    @property
+    def stride(self) -> int:
+        return self._stride
+
+    @stride.setter
+    def stride(self, value: int) -> None:
+        """Passed on at once: the source reads it when its next frame arrives."""
+        self._stride = value
+        source = self._source
+        if source is not None:
+            source.stride = value
 
     def get(self, timeout: float = 0.5) -> Frame | None:
         """The newest frame not yet taken, or None after ``timeout``."""
@@ -113,11 +133,23 @@ class Grabber:
     def _read(self, source: FrameSource) -> int:
         got = 0
         period = 1.0 / self.fps if self.fps > 0 else 0.0
-        next_t = time.monotonic()
-        for frame in source:
-            if self._stop.is_set():
+        if source.live or period > 0:
+            source.stride = self._stride
+            self._source = source
+        start = time.monotonic()
+        last_index = -1
+        frames = iter(source)
+        while True:
+            if not source.live and period and last_index >= 0:
+                # the next frame "arrives" when it is due, as a camera's would: the source then
+                # decides whether to skip it with the stride the daemon has set by that time
+                self._stop.wait(max(0.0, start + (last_index + 2) * period - time.monotonic()))
+            frame = next(frames, None)
+            if frame is None or self._stop.is_set():
                 break
             self.heartbeat = time.monotonic()
+            self.skipped += max(0, frame.index - last_index - 1)
+            last_index = frame.index
             img = frame.image
             if not isinstance(img, np.ndarray) or img.size == 0 or img.ndim != 3:
                 self.empty += 1
@@ -126,9 +158,8 @@ class Grabber:
                 continue
             got += 1
             self.frames += 1
-            if not source.live and period:
-                next_t += period
-                wait = next_t - time.monotonic()
+            if not source.live and period:  # frame i of a paced file is due at (i + 1) periods
+                wait = start + (frame.index + 1) * period - time.monotonic()
                 if wait > 0:
                     self._stop.wait(wait)
                 frame.timestamp = time.time()
@@ -141,4 +172,5 @@ class Grabber:
                     self.dropped += 1
                 self._latest = frame
                 self._cond.notify_all()
+        self._source = None
         return got

@@ -252,7 +252,10 @@ class Daemon:
         if self.motion is None:
             return False
         image = frame.detect_image if frame.detect_image is not None else frame.image
-        return not self.motion.should_detect(image, frame.timestamp, bool(self.tracker.tracks))
+        detect = self.motion.should_detect(image, frame.timestamp, bool(self.tracker.tracks))
+        idle = self.motion.idle(frame.timestamp)
+        self.grabber.stride = self.cfg.motion.idle_stride if idle else 1
+        return not detect
 
     def _idle(self, now: float) -> None:
         self._update_state(now)
@@ -300,6 +303,7 @@ class Daemon:
             "frames_gated": self.frames_gated,
             "dropped_frames": self.grabber.dropped,
             "empty_frames": self.grabber.empty,
+            "idle_skipped_frames": self.grabber.skipped,
             "camera_failures": self.grabber.failures,
             "events": self.events_sent,
             "errors": self.errors,

@@ -15,6 +15,12 @@ still adds up to a change. Three things make it detect anyway, so nothing is los
   * the first frame, and any frame whose size differs from the reference.
 The trade-off: a face that appears with less change than the threshold (a small face
 far away, in a dark scene) waits for the periodic detection, up to ``detect_every_s``.
+
+Idle rate: once nothing has moved (and no track was alive) for ``IDLE_AFTER_S``, the gate is
+:meth:`~MotionGate.idle` and the daemon asks the camera for every ``motion.idle_stride``-th
+frame only (edge/daemon/grabber.py), so an empty doorway also costs fewer frame decodes and
+gate checks. The first changed frame ends it: a person walking in is seen at most
+``idle_stride - 1`` frames later (one frame at the default 2).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import numpy as np
 
 WIDTH = 64  # small copy's width: a 40 px face of a 640 px frame is still 4x4 pixels here
 PIXEL_LEVEL = 12  # a pixel of the small copy "changed" when it differs by more grey levels
+IDLE_AFTER_S = 1.0  # nothing moved for this long: the gate is idle
 
 
 def small_grey(image: np.ndarray) -> np.ndarray:
@@ -48,6 +55,11 @@ class MotionGate:
         self.detect_every_s = detect_every_s
         self._reference: np.ndarray | None = None
         self._detected_at = float("-inf")
+        self._active_at = float("-inf")  # the last frame that moved, or had a track
+
+    def idle(self, now: float) -> bool:
+        """True when nothing moved and no track was alive for ``IDLE_AFTER_S`` up to ``now``."""
+        return now - self._active_at >= IDLE_AFTER_S
 
     def should_detect(self, image: np.ndarray, now: float, tracking: bool) -> bool:
         """True when ``image`` (captured at ``now``, seconds) should go to the detector.
@@ -55,13 +67,15 @@ class MotionGate:
         ``tracking``: a track is alive (faces were seen in the last frames)."""
         small = small_grey(image)
         ref = self._reference
-        detect = (
+        active = (
             tracking
             or ref is None
             or ref.shape != small.shape
-            or now - self._detected_at >= self.detect_every_s
             or changed_fraction(small, ref) >= self.threshold
         )
+        if active:
+            self._active_at = now
+        detect = active or now - self._detected_at >= self.detect_every_s
         if detect:
             self._reference = small
             self._detected_at = now

@@ -4,13 +4,13 @@ Both read the usable samples of a track (each with its per-frame match, embeddin
 weight) and return a :class:`Reading`: a confident name, or none yet. The decider
 (:mod:`edge.daemon.decide`) turns readings into events; the strategy only weighs evidence.
 
-``vote`` (the original rule): a name needs ``confirm_frames`` frames that each matched that
-person on their own (threshold and margin) and hold at least ``AGREE`` of the track's quality
-weight. Frames are judged one at a time, so a visit whose first photos were poor (matching
+``vote`` (the original rule, ``tracking.decision = "vote"``): a name needs
+``confirm_frames`` frames that each matched that person on their own (threshold and margin)
+and hold at least ``AGREE`` of the track's quality weight. Frames are judged one at a time, so a visit whose first photos were poor (matching
 nobody) keeps a majority against the name even after several good frames.
 
-``aggregate``: the quality-weighted mean of the track's embeddings, renormalised, is matched
-against the gallery with the same threshold and margin; its person is named once the last
+``aggregate`` (the default): the quality-weighted mean of the track's embeddings,
+renormalised, is matched against the gallery with the same threshold and margin; its person is named once the last
 ``confirm_frames`` usable frames also matched that person, each on its own. The mean replaces
 vote's share rule as the guard against frames that disagree (a minority of lucky frames is
 diluted, not counted; a late run of frames matching someone else cannot outweigh a track that
@@ -24,13 +24,16 @@ the door benchmark: a stranger was upgraded to a look-alike household member at 
 0.577 with 3 scattered matching frames out of 7; the unit test
 ``test_a_look_alike_stranger_with_lucky_frames_is_never_named`` shows the same).
 
-Measured with benchmarks/bench_door.py (the real daemon, 3 seeds, 72 household visits of
-members enrolled from one photo, 36 strangers, upgrades on, person cooldown off): ``vote``
-recognised 60 household visits (83%) with 3 wrong-name visits, ``aggregate`` 62 (86%) with 5.
-The extra wrong names are look-alike strangers: frames that matched a member only ambiguously
-(within the margin of a second member) average into a mean that clears threshold and margin.
-A wrong name costs more than a missed one, so ``vote`` is the default and ``aggregate`` the
-setting for a household that prefers fewer missed names.
+Measured (docs/BENCHMARKS.md, "Decision rules replayed" and "Door benchmark"): at the shipped
+operating point, on 26 replayed door clips (benchmarks/bench_decisions.py: the real tracker
+and decider over every frame's recognition; 624 household visits of members enrolled from one
+photo, 312 strangers), ``aggregate`` recognised 458 household visits (73%) and ``vote`` 412
+(66%), with the same 3 wrong-name visits (look-alike strangers, 1% of strangers: the model's
+limit at this threshold, not the rule's). Where vote loses is the visit whose first photo
+matches nobody and whose second matches well: its early unmatched frames keep 40% of the weight
+against the name. ``aggregate`` is the default. (An earlier run at a lower threshold, 0.5725,
+had found the opposite, 62 vs 60 recognised with 5 vs 3 wrong names in 3 seeds: with a looser
+threshold single lucky frames were common enough for the mean to collect them.)
 
 Both share the instant rule: a track whose frames all matched the same person, with evidence
 clearing the threshold by ``instant_above``, is named from its first frame

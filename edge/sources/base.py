@@ -33,6 +33,14 @@ class FrameSource(ABC):
     """
 
     name: str = "source"
+    #: Deliver every ``stride``-th frame; the frames in between are skipped as cheaply as the
+    #: backend allows (the motion gate's idle rate, set by the grabber between frames). A
+    #: frame's ``index`` still counts every frame the source saw.
+    stride: int = 1
+
+    def _skip(self, index: int) -> bool:
+        """True when frame ``index`` is one the stride skips."""
+        return self.stride > 1 and index % self.stride != 0
 
     def __enter__(self) -> FrameSource:
         return self

@@ -38,6 +38,9 @@ class ImageFilesSource(FrameSource):
         index = 0
         while True:
             for path in self.files:
+                if self._skip(index):  # not even read
+                    index += 1
+                    continue
                 try:
                     image = load_image(path)
                 except ImageError as exc:

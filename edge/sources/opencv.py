@@ -49,8 +49,11 @@ class OpenCVSource(FrameSource):
     def frames(self) -> Iterator[Frame]:
         index, failures = 0, 0
         while True:
-            ok, image = self._cap.read()
-            if not ok or image is None or image.size == 0:
+            ok, image = self._cap.grab(), None  # waits for the camera's next frame
+            skip = self._skip(index)  # decided on arrival, with the daemon's latest stride
+            if ok and not skip:  # skipped: never converted to BGR (V4L2 MJPG: never decoded)
+                ok, image = self._cap.retrieve()
+            if not ok or (not skip and (image is None or image.size == 0)):
                 if self._is_file:
                     return
                 failures += 1
@@ -61,7 +64,8 @@ class OpenCVSource(FrameSource):
                 time.sleep(0.02)
                 continue
             failures = 0
-            yield Frame(to_bgr(image), time.time(), index, self.name)
+            if not skip:
+                yield Frame(to_bgr(image), time.time(), index, self.name)
             index += 1
 
     def close(self) -> None:

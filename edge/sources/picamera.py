@@ -64,6 +64,10 @@ class PiCameraSource(FrameSource):
         while True:
             try:
                 request = self._cam.capture_request()
+                if self._skip(index):  # released without copying
+                    request.release()
+                    index += 1
+                    continue
                 try:
                     main = np.array(request.make_array("main"))
                     lores = request.make_array("lores")

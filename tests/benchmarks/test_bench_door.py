@@ -348,7 +348,8 @@ def test_muted_decision_reads_only_suppression_lines():
 class NoCamera:
     """The daemon's grabber, unused: the test hands frames to ``handle_frame`` itself."""
 
-    dropped = empty = failures = 0
+    dropped = empty = failures = skipped = 0
+    stride = 1
     error = None
 
     def stop(self) -> None:

@@ -48,3 +48,26 @@ def test_picamera_off_a_pi_is_a_clear_error():
 def test_camera_that_does_not_exist():
     with pytest.raises(SourceError, match="cannot open"):
         open_source("97")
+
+
+def test_a_stride_skips_frames_without_reading_them_and_keeps_their_index(tmp_path, astronaut_bgr):
+    import cv2
+
+    from edge.sources.files import ImageFilesSource
+    from edge.sources.opencv import OpenCVSource
+
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), astronaut_bgr[:64, :64])
+    (tmp_path / "3.png").write_bytes(b"not an image")  # never read at stride 2: not skipped
+    files = ImageFilesSource(str(tmp_path))
+    files.stride = 2
+    assert [f.index for f in files] == [0, 2, 4] and files.skipped == 0
+    video = tmp_path / "v.avi"
+    out = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15, (64, 64))
+    for _ in range(7):
+        out.write(astronaut_bgr[:64, :64])
+    out.release()
+    with OpenCVSource(str(video)) as source:
+        source.stride = 3
+        frames = list(source)
+    assert [f.index for f in frames] == [0, 3, 6] and frames[0].image.shape == (64, 64, 3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -128,3 +130,57 @@ def test_the_idle_benchmarks_empty_doorway_is_skipped_between_periodic_detection
         i += 1
     cap.release()
     assert i == 45 and detected == [0, 15, 30]
+
+
+def test_the_gate_is_idle_after_a_quiet_second_and_the_first_change_ends_it():
+    rng = np.random.default_rng(4)
+    gate = MotionGate(THRESHOLD, EVERY_S)
+    gate.should_detect(doorway(rng), 0.0, tracking=False)
+    assert not gate.idle(0.0)
+    for i in range(1, 31):  # 2 s of empty doorway; the periodic detection at 1 s is not motion
+        gate.should_detect(doorway(rng), i / 15, tracking=False)
+    assert gate.idle(30 / 15)
+    assert gate.should_detect(doorway(rng, face_x=300), 31 / 15, tracking=False)
+    assert not gate.idle(31 / 15)
+    still = doorway(rng, face_x=300)
+    for i in range(32, 62):  # a person standing still keeps a track alive: never idle
+        gate.should_detect(still, i / 15, tracking=True)
+    assert not gate.idle(61 / 15)
+
+
+def test_config_idle_stride_defaults_to_every_other_frame_and_is_checked():
+    assert config.parse({}).motion.idle_stride == 2
+    with pytest.raises(ConfigError, match="motion.idle_stride: must be >= 1"):
+        config.parse({"motion": {"idle_stride": 0}}, "c.toml")
+
+
+def test_a_paced_daemon_reads_half_the_empty_doorway_and_still_sees_both_visits(
+    tmp_path, door_video
+):
+    """Idle stride on a paced video (a camera's rate): empty frames are skipped by the source,
+    the clip still plays at its own speed, and both visits give their events."""
+    import cv2
+
+    from benchmarks.bench_idle import empty_doorway_video
+
+    empty = empty_doorway_video(tmp_path / "empty.avi", seconds=3, fps=15)
+    video = tmp_path / "empty_then_door.avi"
+    out = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15, (640, 480))
+    for path in (empty, door_video["video"]):
+        cap = cv2.VideoCapture(str(path))
+        while (frame := cap.read()[1]) is not None:
+            out.write(frame)
+        cap.release()
+    out.release()
+    extra = "[cooldown]\nperson_s = 0.0\n"
+    cfg = config.load(config_file(tmp_path, door_video, extra, camera=str(video)))
+    cfg.camera.exit_on_end, cfg.camera.fps = True, 20.0
+    sink = ListSink()
+    daemon = Daemon(cfg, sink=sink)
+    began = time.monotonic()
+    daemon.run()
+    assert time.monotonic() - began >= (45 + 65) / 20 - 0.2  # paced by frame index, not halved
+    assert [(e["type"], e["person"]) for e in sink.events] == [("recognized", "astronaut")] * 2
+    skipped = sink.states[-1]["idle_skipped_frames"]
+    assert 8 <= skipped <= (45 - 20) // 2 + 1  # after a quiet second (20 frames), every other
+    assert daemon.frames + skipped == 45 + 65

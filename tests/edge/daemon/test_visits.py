@@ -31,7 +31,8 @@ MATCHER = matcher()
 class NoCamera:
     """The daemon's grabber, unused: the test hands frames to ``handle_frame`` itself."""
 
-    dropped = empty = failures = 0
+    dropped = empty = failures = skipped = 0
+    stride = 1
     error = None
 
     def stop(self) -> None:

@@ -1,0 +1,349 @@
+"""Decision rules replayed over many door clips: the daemon's tracker and decider, no clock.
+
+The door benchmark (bench_door.py) plays each clip to the real daemon in real time, 3.5 min
+per seed and variant, so it sees 3 seeds: 36 strangers, where a rule that names 1% of
+strangers wrongly shows 0 wrong names more often than not. This benchmark replays the same
+kind of clips over many seeds, in seconds per variant:
+
+1. Per seed, the clip and gallery exactly as bench_door makes them (door_clips, ``edge
+   enroll``), then every frame once through the daemon's own recognizer
+   (``recognizer_from_config`` of the default config: shipped model, YuNet, flip and exposure
+   as shipped). Each face's box, sharpness and embedding are kept (``faces.npz``).
+2. Per variant, the faces are matched with the variant's threshold and margin and fed frame by
+   frame, on the clip's clock (frame ``i`` at ``i / fps``), to the real
+   :class:`edge.daemon.tracker.Tracker` and :class:`edge.daemon.decide.Decider` with the
+   variant's ``[tracking]`` and ``[cooldown]``; every decision becomes the daemon's event
+   (``build_event``), muted decisions are read from the decider's log, and door_score scores
+   them exactly as bench_door does.
+
+What it leaves out: the motion gate (bench_door measured it losing nothing), frames a busy
+daemon drops, and time: a latency here is clip time from the visit's first face to the frame
+the decision was made on (no compute, no MQTT), a lower bound of bench_door's. Checked: seeds
+0-2 give bench_door's counts of the real daemon: ``aggregate`` 55/72 recognised (17/12/15/11
+normal/small/dark/side-lit), ``vote`` 50/72 (15/11/14/10), 0 wrong names, 36/36 strangers
+once (bench_door's vote run of 2026-12-01 and its aggregate runs of 2026-12-02; a run on a
+busy machine that drops frames can differ by a visit or two).
+
+    .venv/bin/python -m benchmarks.bench_decisions --seeds 26 --first-seed 10 --write \\
+        --variant default: --variant 'vote:tracking.decision="vote"'
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import door_clips, door_score
+from benchmarks.bench_door import (
+    SHARED,
+    BenchError,
+    Variant,
+    daemon_tables,
+    enrol,
+    make_clip,
+    parse_variant,
+    table_rows,
+)
+
+T0 = 1.8e9  # the clip's clock starts here (any wall-clock time; only differences matter)
+#: What a variant may change: what acts after the embedding. Anything else (model, detector,
+#: flip, exposure) changes the recorded faces and needs bench_door.
+REPLAYABLE = {"tracking": None, "cooldown": None, "recognition": {"threshold", "margin"}}
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One recorded face, shaped like the FaceResult the decider reads."""
+
+    box: tuple[int, int, int, int]
+    sharpness: float
+    embedding: np.ndarray
+    match: object
+    crop: None = None
+
+    @property
+    def face(self) -> Seen:  # the decider reads ``result.face.box``
+        return self
+
+
+def check_replayable(variant: Variant) -> None:
+    for section, table in variant.overrides.items():
+        allowed = REPLAYABLE.get(section, set())
+        for key in table:
+            if allowed is not None and key not in allowed:
+                raise BenchError(
+                    f"--variant {variant.name}: {section}.{key} changes the recorded faces; "
+                    "replay only varies [tracking], [cooldown] and recognition.threshold/margin "
+                    "(use bench_door)"
+                )
+
+
+def config_of(variant: Variant, clip: Path):
+    from edge.daemon.config import parse
+
+    tables = daemon_tables(clip / "frames", clip / "gallery.npz", 1883, clip / "o", 15.0, variant)
+    return parse(tables, f"--variant {variant.name}")
+
+
+# -- recording ------------------------------------------------------------------------------
+def record(clip: Path, plan: door_clips.ClipPlan) -> None:
+    """Every frame of the clip through the default daemon's recognizer -> ``faces.npz``."""
+    import cv2
+
+    from edge.daemon.loop import recognizer_from_config
+
+    recognizer = recognizer_from_config(config_of(parse_variant("default:"), clip))
+    frame, boxes, sharp, emb = [], [], [], []
+    for i in range(plan.frames):
+        image = cv2.imread(str(clip / "frames" / f"{i:06d}.jpg"))
+        for r in recognizer.recognize_faces(image):
+            frame.append(i)
+            boxes.append([int(v) for v in r.face.box])
+            sharp.append(r.sharpness)
+            emb.append(r.embedding)
+    np.savez(
+        clip / "faces.npz",
+        frame=np.array(frame, np.int32),
+        box=np.array(boxes, np.int32).reshape(-1, 4),
+        sharpness=np.array(sharp, np.float32),
+        embedding=np.array(emb, np.float32).reshape(len(frame), -1),
+        model_id=recognizer.embedder.model_id,
+    )
+
+
+# -- replay ---------------------------------------------------------------------------------
+class _MutedLog(logging.Handler):
+    """Collects the decider's "suppressed" lines, timed on the clip's clock."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.now = T0
+        self.muted: list[door_score.Muted] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = door_score.muted_decision(record.getMessage())
+        if found is not None:
+            self.muted.append((self.now, found))
+
+
+@contextlib.contextmanager
+def muted_log() -> Iterator[_MutedLog]:
+    handler = _MutedLog()
+    logger = logging.getLogger("edge.daemon.decide")
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+def replay(clip: Path, plan: door_clips.ClipPlan, variant: Variant) -> dict:
+    """The variant's decisions on one recorded clip: bench_door's summary shape."""
+    from edge.daemon.decide import Decider
+    from edge.daemon.events import build_event
+    from edge.daemon.tracker import Tracker
+    from edge.embedder import Embedder
+    from edge.gallery import Gallery
+    from edge.matching import Matcher
+    from edge.pipeline import resolve_model
+
+    cfg = config_of(variant, clip)
+    faces = np.load(clip / "faces.npz")
+    model_id = str(faces["model_id"])
+    scoring = Embedder(resolve_model(cfg.recognition.model or None)).scoring
+    threshold = None if cfg.recognition.threshold < 0 else cfg.recognition.threshold
+    matcher = Matcher(
+        Gallery.load(clip / "gallery.npz"),
+        scoring.with_threshold(threshold),
+        cfg.recognition.margin,
+    )
+    matches = matcher.match_many(faces["embedding"]) if len(faces["frame"]) else []
+    by_frame: dict[int, list[Seen]] = {}
+    for k, i in enumerate(faces["frame"].tolist()):
+        box = tuple(faces["box"][k].tolist())
+        seen = Seen(box, float(faces["sharpness"][k]), faces["embedding"][k], matches[k])
+        by_frame.setdefault(i, []).append(seen)
+    tracker = Tracker(cfg.tracking.iou, cfg.tracking.max_missed_frames)
+    decider = Decider(cfg.tracking, cfg.cooldown, matcher.match, matcher.scoring)
+    captured = [T0 + i / plan.fps for i in range(plan.frames)]
+    events: list[door_score.Event] = []
+    with muted_log() as log:
+        for i, now in enumerate(captured):
+            log.now = now
+            seen = by_frame.get(i, [])
+            tracks, ended = tracker.update([s.box for s in seen], now)
+            decisions = [
+                decider.observe(t, decider.sample_from(s, now), now)
+                for s, t in zip(seen, tracks, strict=True)
+            ]
+            decisions += [decider.end(t, now) for t in ended]
+            if i == plan.frames - 1:
+                decisions += [decider.end(t, now) for t in tracker.flush()]
+            events += [
+                (now, build_event(d, device_id="replay", camera="door", model_id=model_id))
+                for d in decisions
+                if d is not None
+            ]
+    records, loose = door_score.visit_records(plan.visits, events, captured, log.muted)
+    return {
+        "seed": plan.seed,
+        "variant": variant.name,
+        "model_id": model_id,
+        "visits": records,
+        "unattributed": loose,
+    }
+
+
+# -- main ---------------------------------------------------------------------------------------
+def prepare(seed: int, workdir: Path) -> tuple[Path, door_clips.ClipPlan]:
+    """The seed's clip, gallery and recorded faces (made once, reused from ``workdir``)."""
+    from edge.detectors import create_detector
+
+    clip = workdir / f"seed{seed}"
+    plan_file = clip / "plan.json"
+    if (clip / "faces.npz").is_file() and plan_file.is_file():
+        return clip, plan_from_json(json.loads(plan_file.read_text()))
+    shutil.rmtree(clip, ignore_errors=True)
+    plan = make_clip(seed, False, create_detector(), clip)
+    problems = enrol(list(plan.household), SHARED / "lfw", clip / "gallery.npz")
+    if problems:
+        raise BenchError(f"seed {seed}: not enrolled: {'; '.join(problems)}")
+    record(clip, plan)
+    shutil.rmtree(clip / "frames")
+    plan_file.write_text(json.dumps(plan.to_json()))
+    return clip, plan
+
+
+def plan_from_json(data: dict) -> door_clips.ClipPlan:
+    def person(p: dict) -> door_clips.Person:
+        return door_clips.Person(p["name"], p["enrol"], tuple(p["photos"]))
+
+    visits = tuple(door_clips.Visit(**{**v, "photos": tuple(v["photos"])}) for v in data["visits"])
+    return door_clips.ClipPlan(
+        data["seed"],
+        data["fps"],
+        data["frames"],
+        data["member_spacing_s"],
+        tuple(map(person, data["household"])),
+        tuple(map(person, data["strangers"])),
+        visits,
+    )
+
+
+def report_body(summaries: list[dict], variants: list[Variant], command: str) -> str:
+    from benchmarks._report import markdown_table
+
+    seeds = sorted({s["seed"] for s in summaries})
+    first = [r for s in summaries if s["variant"] == variants[0].name for r in s["visits"]]
+    household = sum(r["household"] for r in first)
+    wrong = [
+        f"{v.name}: seed {s['seed']} {r['condition']} {r['person']} named {e['person']}"
+        for v in variants
+        for s in summaries
+        if s["variant"] == v.name
+        for r in s["visits"]
+        for e in r["events"]
+        if e["person"] is not None and e["person"] != (r["person"] if r["household"] else None)
+    ]
+    return (
+        f"Command: `{command}`. Seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} clips): {household} "
+        f"household and {len(first) - household} stranger visits per variant, made as the door "
+        "benchmark makes them; every frame through the default daemon's recognizer once, then "
+        "each variant's threshold, tracker and decider replayed on the clip's clock "
+        "(benchmarks/bench_decisions.py: no motion gate, no dropped frames; latencies are clip "
+        "time to the deciding frame, without compute or MQTT, so lower bounds).\n\n"
+        + markdown_table(
+            [
+                "variant",
+                "condition",
+                "household recognised",
+                "of those, first called unknown",
+                "household muted by own cooldown",
+                "household missed (unknown / muted after wrong / wrong only / silent)",
+                "wrong-name visits",
+                "strangers unknown once",
+                "strangers silent (muted)",
+                "extra events",
+                "recognised: first face -> deciding frame ms (median / p95)",
+                "unknown: ms (median / p95)",
+            ],
+            table_rows(summaries, variants),
+        )
+        + "\n\nWrong names: "
+        + ("; ".join(wrong) or "none")
+        + ".\n"
+    )
+
+
+def progress_line(seed: int, seconds: float, summaries: list[dict]) -> str:
+    parts = []
+    for s in summaries:
+        t = door_score.totals(s["visits"])
+        parts.append(
+            f"{s['variant']} {t['recognised']}/{t['household_scored']} recognised, "
+            f"{t['wrong_name_visits']} wrong"
+        )
+    return f"seed {seed} ({seconds:.0f} s): " + ", ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edge.errors import DoorfaceError
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, default=26, help="clips (one per seed)")
+    ap.add_argument("--first-seed", type=int, default=10, help="bench_door uses 0-2")
+    ap.add_argument("--variant", action="append", help="NAME:section.key=value,... (repeatable)")
+    ap.add_argument("--workdir", help="clips, galleries and recorded faces (reused when present)")
+    ap.add_argument("--write", action="store_true", help="write the docs/BENCHMARKS.md section")
+    args = ap.parse_args(argv)
+    try:
+        variants = [parse_variant(v) for v in args.variant or ["default:"]]
+        if len({v.name for v in variants}) != len(variants):
+            raise BenchError("--variant: names must differ")
+        for v in variants:
+            check_replayable(v)
+            config_of(v, Path())  # unknown keys and wrong types now, not after recording
+        for need in (SHARED / "lfw", SHARED / "lfw-view1" / "pairsDevTest.txt"):
+            if not need.exists():
+                raise BenchError(f"{need}: not found (../shared/data is needed)")
+        workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-decisions-"))
+        summaries = []
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            began = time.time()
+            clip, plan = prepare(seed, workdir)
+            for v in variants:
+                summaries.append(replay(clip, plan, v))
+            print(progress_line(seed, time.time() - began, summaries[-len(variants) :]))
+    except (BenchError, DoorfaceError) as e:
+        print(f"bench_decisions: {e}", file=sys.stderr)
+        return 1
+
+    command = "python -m benchmarks.bench_decisions " + shlex.join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    body = report_body(summaries, variants, command)
+    print(body)
+    if args.write:
+        from benchmarks._report import write_section
+
+        write_section("decisions", "Decision rules replayed over many door clips", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The decision replay: recorded faces through the real tracker and decider, scored as the door
+benchmark scores the daemon's events (no ../shared: a made-up recording of two visits)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks import bench_decisions
+from benchmarks.bench_door import BenchError, parse_variant
+from benchmarks.door_clips import ClipPlan, Person, Visit
+
+FPS = 15.0
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """Alice enrolled; she visits (frames 5-24), then a stranger (frames 35-54)."""
+    from edge.embedder import Embedder
+    from edge.gallery import STORED_CROP_SIZE, Gallery
+    from edge.pipeline import resolve_model
+
+    clip = tmp_path_factory.mktemp("clip")
+    embedder = Embedder(resolve_model(None))
+    rng = np.random.default_rng(0)
+    alice, stranger = unit(rng.normal(size=(2, embedder.embedding_size)))
+    gallery = Gallery.create(
+        clip / "gallery.npz", embedder.model_id, embedder.input_size, embedder.embedding_size
+    )
+    crop = np.zeros((1, STORED_CROP_SIZE, STORED_CROP_SIZE, 3), np.uint8)
+    gallery.enroll("Alice", crop, alice[None], ["test"])
+    gallery.save()
+    visits = (
+        Visit(0, "Alice", True, "normal", ("a.jpg",), 5, 24),
+        Visit(1, "Bob", False, "dark", ("b.jpg",), 35, 54),
+    )
+    plan = ClipPlan(
+        0,
+        FPS,
+        60,
+        60.0,
+        (Person("Alice", "e.jpg", ("a.jpg",)),),
+        (Person("Bob", None, ()),),
+        visits,
+    )
+    frames, boxes, embeddings = [], [], []
+    for visit, who in zip(visits, (alice, stranger), strict=True):
+        for i in range(visit.first_frame, visit.last_frame + 1):
+            frames.append(i)
+            boxes.append([200 + i, 150, 80, 90])
+            embeddings.append(unit(who + 0.1 * rng.normal(size=who.shape)))
+    np.savez(
+        clip / "faces.npz",
+        frame=np.array(frames, np.int32),
+        box=np.array(boxes, np.int32),
+        sharpness=np.full(len(frames), 100.0, np.float32),
+        embedding=np.array(embeddings, np.float32),
+        model_id=embedder.model_id,
+    )
+    return clip, plan
+
+
+def verdicts(summary: dict) -> list[tuple[list, bool]]:
+    return [([e["person"] for e in r["events"]], r["household"]) for r in summary["visits"]]
+
+
+@pytest.mark.parametrize("decision", ["aggregate", "vote"])
+def test_replay_names_the_member_and_reports_the_stranger_once(recorded, decision):
+    clip, plan = recorded
+    variant = parse_variant(f'v:tracking.decision="{decision}"')
+    summary = bench_decisions.replay(clip, plan, variant)
+    assert verdicts(summary) == [(["Alice"], True), ([None], False)]
+    assert summary["unattributed"] == []
+    alice_event = summary["visits"][0]["events"][0]
+    # named after confirm_frames (3) frames or at once (instant rule): within 3 frames of her face
+    assert 0 <= alice_event["latency_ms"] <= 3 * 1000 / FPS
+
+
+def test_replay_applies_the_variants_threshold(recorded):
+    clip, plan = recorded
+    summary = bench_decisions.replay(clip, plan, parse_variant("strict:recognition.threshold=1.5"))
+    assert verdicts(summary) == [([None], True), ([None], False)]  # Alice below: unknown
+
+
+def test_a_decision_outside_every_visit_is_unattributed(recorded):
+    clip, plan = recorded
+    twice = ClipPlan(
+        plan.seed,
+        plan.fps,
+        plan.frames,
+        plan.member_spacing_s,
+        plan.household,
+        plan.strangers,
+        (plan.visits[1],),
+    )
+    summary = bench_decisions.replay(clip, twice, parse_variant("v:"))
+    assert verdicts(summary) == [([None], False)]  # Alice's frames fall outside every visit
+    assert len(summary["unattributed"]) == 1
+
+
+@pytest.mark.parametrize("spec", ['m:recognition.model="x.tflite"', "f:recognition.flip=false"])
+def test_variants_that_change_the_recorded_faces_are_refused(spec):
+    with pytest.raises(BenchError, match="changes the recorded faces"):
+        bench_decisions.check_replayable(parse_variant(spec))
+
+
+def test_a_plan_survives_its_json(recorded):
+    _, plan = recorded
+    assert bench_decisions.plan_from_json(plan.to_json()) == plan
