@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import shlex
@@ -42,6 +43,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -56,6 +58,9 @@ from benchmarks.bench_door import (
     parse_variant,
     table_rows,
 )
+
+if TYPE_CHECKING:
+    from edge.scoring import Scoring
 
 T0 = 1.8e9  # the clip's clock starts here (any wall-clock time; only differences matter)
 #: What a variant may change: what acts after the embedding. Anything else (model, detector,
@@ -124,6 +129,16 @@ def record(clip: Path, plan: door_clips.ClipPlan) -> None:
 
 
 # -- replay ---------------------------------------------------------------------------------
+@functools.cache
+def model_scoring(model: str) -> Scoring:
+    """The model's scoring (threshold, cohort, confidence), loaded once per model, not once per
+    seed and variant."""
+    from edge.embedder import Embedder
+    from edge.pipeline import resolve_model
+
+    return Embedder(resolve_model(model or None)).scoring
+
+
 class _MutedLog(logging.Handler):
     """Collects the decider's "suppressed" lines, timed on the clip's clock."""
 
@@ -157,15 +172,13 @@ def replay(clip: Path, plan: door_clips.ClipPlan, variant: Variant) -> dict:
     from edge.daemon.decide import Decider
     from edge.daemon.events import build_event
     from edge.daemon.tracker import Tracker
-    from edge.embedder import Embedder
     from edge.gallery import Gallery
     from edge.matching import Matcher
-    from edge.pipeline import resolve_model
 
     cfg = config_of(variant, clip)
     faces = np.load(clip / "faces.npz")
     model_id = str(faces["model_id"])
-    scoring = Embedder(resolve_model(cfg.recognition.model or None)).scoring
+    scoring = model_scoring(cfg.recognition.model)
     threshold = None if cfg.recognition.threshold < 0 else cfg.recognition.threshold
     matcher = Matcher(
         Gallery.load(clip / "gallery.npz"),
@@ -217,7 +230,7 @@ def prepare(seed: int, workdir: Path) -> tuple[Path, door_clips.ClipPlan]:
     clip = workdir / f"seed{seed}"
     plan_file = clip / "plan.json"
     if (clip / "faces.npz").is_file() and plan_file.is_file():
-        return clip, plan_from_json(json.loads(plan_file.read_text()))
+        return clip, door_clips.ClipPlan.from_json(json.loads(plan_file.read_text()))
     shutil.rmtree(clip, ignore_errors=True)
     plan = make_clip(seed, False, create_detector(), clip)
     problems = enrol(list(plan.household), SHARED / "lfw", clip / "gallery.npz")
@@ -227,22 +240,6 @@ def prepare(seed: int, workdir: Path) -> tuple[Path, door_clips.ClipPlan]:
     shutil.rmtree(clip / "frames")
     plan_file.write_text(json.dumps(plan.to_json()))
     return clip, plan
-
-
-def plan_from_json(data: dict) -> door_clips.ClipPlan:
-    def person(p: dict) -> door_clips.Person:
-        return door_clips.Person(p["name"], p["enrol"], tuple(p["photos"]))
-
-    visits = tuple(door_clips.Visit(**{**v, "photos": tuple(v["photos"])}) for v in data["visits"])
-    return door_clips.ClipPlan(
-        data["seed"],
-        data["fps"],
-        data["frames"],
-        data["member_spacing_s"],
-        tuple(map(person, data["household"])),
-        tuple(map(person, data["strangers"])),
-        visits,
-    )
 
 
 def report_body(summaries: list[dict], variants: list[Variant], command: str) -> str:

@@ -69,7 +69,7 @@ WALK_IN_AFTER = (45, 46)  # empty frames before the walk-in
 
 
 def _config(
-    tmp: Path, door: dict, video: Path, fps: float, gate: bool, name: str, stride: int = 2
+    tmp: Path, door: dict, video: Path, fps: float, gate: bool, name: str, stride: int
 ) -> Path:
     from tests.edge.daemon.door import config_file
 
@@ -294,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         f"({VISIT_GAP_FRAMES} in the video: more would mean the gate saw him late). Walk-in "
         f"delay: the walk-in after {' and '.join(map(str, WALK_IN_AFTER))} frames of empty "
         "doorway, the real Daemon in-process at the same fps: frames from his first frame to "
-        "the first frame the detector found him on.\n\n"
+        "the first frame the detector found him on, and to the frame his event was decided on."
+        "\n\n"
         + markdown_table(
             [
                 "motion gate",

@@ -130,6 +130,23 @@ class ClipPlan:
             ],
         }
 
+    @classmethod
+    def from_json(cls, data: dict) -> ClipPlan:
+        """The plan :meth:`to_json` wrote."""
+
+        def person(p: dict) -> Person:
+            return Person(p["name"], p["enrol"], tuple(p["photos"]))
+
+        return cls(
+            data["seed"],
+            data["fps"],
+            data["frames"],
+            data["member_spacing_s"],
+            tuple(map(person, data["household"])),
+            tuple(map(person, data["strangers"])),
+            tuple(Visit(**{**v, "photos": tuple(v["photos"])}) for v in data["visits"]),
+        )
+
 
 # -- people ----------------------------------------------------------------------------------
 def clear_face(photo: np.ndarray, detector: FaceDetector) -> Face | None:

@@ -110,4 +110,4 @@ def test_variants_that_change_the_recorded_faces_are_refused(spec):
 
 def test_a_plan_survives_its_json(recorded):
     _, plan = recorded
-    assert bench_decisions.plan_from_json(plan.to_json()) == plan
+    assert ClipPlan.from_json(plan.to_json()) == plan
