@@ -1,9 +1,11 @@
 """Idle CPU of the daemon with and without the motion gate, and what the gate costs in latency.
 
 Idle: the real daemon (``edge run``, shipped model and YuNet) on a generated empty doorway
-(a static 640x480 scene with sensor noise, MJPG, played at ``camera.fps``) in three settings:
-the gate off; on without the idle rate (``motion.idle_stride = 1``); on as shipped (after a
-quiet second only every 2nd camera frame is read). CPU seconds per wall second of the daemon
+(a static 640x480 scene with sensor noise, MJPG, played at ``camera.fps``) in four settings:
+the gate off; on without the idle rate (``motion.idle_stride = 1``) and with the periodic
+detection once a second (``motion.detect_every_s = 1``, the default until 2026-12-05); on with
+the idle rate and detection once a second; on as shipped (after a quiet second only every 2nd
+camera frame is read; periodic detection every 2 s). CPU seconds per wall second of the daemon
 process (all threads: /proc/<pid>/stat utime + stime) over a window that starts ``--settle``
 seconds after the first frame, so model loading is left out; ``--idle-repeats`` runs per
 setting, interleaved, and the median (one 20 s run of the same setting varied by a third on
@@ -34,10 +36,13 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from edge.daemon.config import MotionConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 VISIT_GAP_FRAMES = 40  # door.py: the second visit's first face is frame 40
@@ -63,19 +68,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-#: (name, motion.enabled, motion.idle_stride) per setting
-SETTINGS = (("off", False, 1), ("on, idle_stride 1", True, 1), ("on (shipped)", True, 2))
+@dataclass(frozen=True)
+class Setting:
+    """One row: the ``[motion]`` table the daemon runs with."""
+
+    name: str
+    gate: bool  # motion.enabled
+    stride: int  # motion.idle_stride
+    every_s: float  # motion.detect_every_s
+
+
+SHIPPED = MotionConfig()
+SETTINGS = (
+    Setting("off", False, 1, SHIPPED.detect_every_s),
+    Setting("on, idle_stride 1, detect_every_s 1", True, 1, 1.0),
+    Setting("on, detect_every_s 1", True, SHIPPED.idle_stride, 1.0),
+    Setting("on (shipped)", True, SHIPPED.idle_stride, SHIPPED.detect_every_s),
+)
 WALK_IN_AFTER = (45, 46)  # empty frames before the walk-in
 
 
-def _config(
-    tmp: Path, door: dict, video: Path, fps: float, gate: bool, name: str, stride: int
-) -> Path:
+def _config(tmp: Path, door: dict, video: Path, fps: float, setting: Setting, name: str) -> Path:
     from tests.edge.daemon.door import config_file
 
     extra = (
-        f"[cooldown]\nperson_s = 0.0\n[motion]\nenabled = {str(gate).lower()}\n"
-        f"idle_stride = {stride}\n"
+        f"[cooldown]\nperson_s = 0.0\n[motion]\nenabled = {str(setting.gate).lower()}\n"
+        f"idle_stride = {setting.stride}\ndetect_every_s = {setting.every_s}\n"
     )
     d = tmp / name
     d.mkdir()
@@ -238,23 +256,24 @@ def main(argv: list[str] | None = None) -> int:
     door = make_door_video(tmp / "door", DEFAULT_MODEL, "yunet")
     empty = empty_doorway_video(tmp / "empty.avi", args.seconds, args.fps)
     walk_ins = {k: walk_in_video(door["video"], tmp / f"walk-in-{k}.avi", k) for k in WALK_IN_AFTER}
-    cpu: dict[str, list[float]] = {name: [] for name, _, _ in SETTINGS}
+    cpu: dict[str, list[float]] = {s.name: [] for s in SETTINGS}
     summaries, latency, gaps, delays = {}, {}, {}, {}
     for r in range(args.idle_repeats):  # interleaved: a busier minute touches every setting
-        for k, (name, gate, stride) in enumerate(SETTINGS):
-            cfg = _config(tmp, door, empty, args.fps, gate, f"idle-{k}-{r}", stride)
-            used, summaries[name] = idle_cpu(cfg, args.seconds, args.settle)
-            cpu[name].append(used)
-            print(f"{name}: idle cpu {used:.3f} s/s, {summaries[name]}", flush=True)
-    for k, (name, gate, stride) in enumerate(SETTINGS):
+        for k, setting in enumerate(SETTINGS):
+            cfg = _config(tmp, door, empty, args.fps, setting, f"idle-{k}-{r}")
+            used, summaries[setting.name] = idle_cpu(cfg, args.seconds, args.settle)
+            cpu[setting.name].append(used)
+            print(f"{setting.name}: idle cpu {used:.3f} s/s, {summaries[setting.name]}", flush=True)
+    for k, setting in enumerate(SETTINGS):
+        name = setting.name
         latency[name], gaps[name], delays[name] = [], [], []
         for i in range(args.repeats):
-            cfg = _config(tmp, door, door["video"], args.fps, gate, f"door-{k}-{i}", stride)
+            cfg = _config(tmp, door, door["video"], args.fps, setting, f"door-{k}-{i}")
             lat, gap = door_latency(cfg, args.fps)
             latency[name] += lat
             gaps[name] += gap
         for n, video in walk_ins.items():
-            cfg = _config(tmp, door, video, args.fps, gate, f"walk-{k}-{n}", stride)
+            cfg = _config(tmp, door, video, args.fps, setting, f"walk-{k}-{n}")
             delays[name].append(walk_in_delay(cfg, n))
         print(f"{name}: latency {latency[name]}, walk-in {delays[name]}", flush=True)
     median = {name: statistics.median(values) for name, values in cpu.items()}
@@ -277,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             ", ".join(delays[name]),
         ]
 
-    ratio = median[SETTINGS[-1][0]] / median["off"]
+    ratio = median[SETTINGS[-1].name] / median["off"]
     body = (
         f"Command: `python -m benchmarks.bench_idle --seconds {args.seconds:g} --fps "
         f"{args.fps:g} --settle {args.settle:g} --repeats {args.repeats} --idle-repeats "
@@ -307,11 +326,11 @@ def main(argv: list[str] | None = None) -> int:
                 "visit gap (frames)",
                 "walk-in: face found / event decided (frames after his first)",
             ],
-            [row(name) for name, _, _ in SETTINGS],
+            [row(s.name) for s in SETTINGS],
         )
         + f"\n\nIdle CPU as shipped: {100 * ratio:.0f}% of the gate off (target <= 20%). "
         "Daemon summaries on the empty doorway: "
-        + "; ".join(f"{name} `{summaries[name]}`" for name, _, _ in SETTINGS)
+        + "; ".join(f"{s.name} `{summaries[s.name]}`" for s in SETTINGS)
         + ".\n"
         + (f"\n{args.note}\n" if args.note else "")
     )

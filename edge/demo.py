@@ -198,17 +198,6 @@ class CollectingSink(StdoutSink):
         super().send_event(ev)
 
 
-class ClipGrabber:
-    """Stands in for the camera grabber: the demo feeds frames itself."""
-
-    dropped = empty = failures = skipped = 0
-    stride = 1
-    error = None
-
-    def stop(self) -> None:
-        pass
-
-
 def run_demo(
     data: Path | None = None,
     model: str | None = None,
@@ -217,6 +206,7 @@ def run_demo(
 ) -> dict[str, Any]:
     """Enrol, build the clip, run the daemon loop; returns the events and a summary."""
     from edge.daemon.config import Config
+    from edge.daemon.grabber import HandFed
     from edge.daemon.loop import Daemon, recognizer_from_config
     from edge.enroll import pick_enrolment_face
     from edge.gallery import Gallery, stored_crop
@@ -269,7 +259,7 @@ def run_demo(
         cfg.cooldown.unknown_s = 0.0
         sink = CollectingSink(quiet)
         recognizer.set_matcher(recognizer.matcher.with_gallery(gallery))
-        daemon = Daemon(cfg, recognizer=recognizer, sink=sink, grabber=ClipGrabber())
+        daemon = Daemon(cfg, recognizer=recognizer, sink=sink, grabber=HandFed())
         loop_started = time.perf_counter()
         for frame in clip:
             daemon.handle_frame(frame)

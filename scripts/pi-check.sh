@@ -112,7 +112,7 @@ ensure_host_tools() {
   echo "pi-check: installing ${missing[*]}"
   apt-get update -qq >/dev/null 2>&1 || die "apt-get update failed (no network to Debian's mirror?)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${release[@]}" \
-    "${missing[@]}" >/dev/null 2>&1 || die "apt-get install ${missing[*]} failed"
+    "${missing[@]}" >/dev/null 2>&1 || die "apt-get install ${missing[*]} failed (no network to Debian's mirror?)"
   qemu="$(command -v qemu-aarch64 || true)"
   [ -n "$qemu" ] && [ "$(qemu_major "$qemu")" -ge 8 ] ||
     die "qemu-aarch64 >= 8 is needed (7.2 segfaults in ai-edge-litert); install qemu-user from bookworm-backports"

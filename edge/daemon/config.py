@@ -63,7 +63,7 @@ class MotionConfig:
 
     enabled: bool = True
     threshold: float = 0.003  # fraction of the 64 px grey copy's pixels that must change
-    detect_every_s: float = 1.0  # detect anyway this often (a person standing still)
+    detect_every_s: float = 2.0  # detect anyway this often (a face too faint for the gate)
     idle_stride: int = 2  # idle doorway: read every Nth camera frame only (1 = every frame)
 
 

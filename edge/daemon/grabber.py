@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -30,7 +31,51 @@ from edge.sources import Frame, FrameSource, open_source
 log = logging.getLogger(__name__)
 
 
+class FrameGrabber(Protocol):
+    """What the daemon needs of its frame reader: :class:`Grabber` (a camera, stream or file
+    read on a thread), or :class:`HandFed` where the caller hands frames to
+    ``Daemon.handle_frame`` itself. The counters feed the state topic."""
+
+    frames: int  # frames handed over
+    dropped: int  # overwritten before the daemon took them
+    empty: int  # empty images the source returned
+    skipped: int  # not read at all: the idle rate (``stride``)
+    failures: int  # times the source failed and was re-opened
+    error: str  # the last failure, "" while healthy
+    heartbeat: float  # time.monotonic() of the last sign of life (the watchdog reads it)
+    ended: bool  # a file source ended and there is nothing more to read
+    stride: int  # deliver every stride-th frame (set by the motion gate)
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def get(self, timeout: float = 0.5) -> Frame | None: ...
+
+
+class HandFed:
+    """The frame reader of a daemon whose caller hands it frames itself (``edge demo``, tests):
+    nothing to read, so ``Daemon.run`` would stop at once; the counters stay at zero."""
+
+    def __init__(self) -> None:
+        self.frames = self.dropped = self.empty = self.skipped = self.failures = 0
+        self.error = ""
+        self.heartbeat = time.monotonic()
+        self.ended = True
+        self.stride = 1
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def get(self, timeout: float = 0.5) -> Frame | None:
+        return None
+
+
 class Grabber:
+    """Reads ``spec`` (see :func:`edge.sources.open_source`) on its own thread; the
+    :class:`FrameGrabber` every daemon that reads a camera uses."""
+
     def __init__(
         self,
         spec: str,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from edge.daemon.config import Config
 from edge.daemon.decide import Decider
 from edge.daemon.events import Decision, build_event, iso
-from edge.daemon.grabber import Grabber
+from edge.daemon.grabber import FrameGrabber, Grabber
 from edge.daemon.motion import MotionGate
 from edge.daemon.sdnotify import Notifier
 from edge.daemon.sinks import Sink, sink_from_config
@@ -89,7 +89,7 @@ class Daemon:
         cfg: Config,
         recognizer: Recognizer | None = None,
         sink: Sink | None = None,
-        grabber: Grabber | None = None,
+        grabber: FrameGrabber | None = None,
         observer: Observer | None = None,
     ) -> None:
         self.cfg = cfg
@@ -103,7 +103,7 @@ class Daemon:
             self.reload_gallery()
         self.sink = sink if sink is not None else sink_from_config(cfg)
         c = cfg.camera
-        self.grabber = grabber or Grabber(
+        self.grabber: FrameGrabber = grabber or Grabber(
             c.source,
             fps=c.fps,
             retry_initial_s=c.retry_initial_s,

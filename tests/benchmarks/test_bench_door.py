@@ -345,17 +345,6 @@ def test_muted_decision_reads_only_suppression_lines():
         assert door_score.muted_decision(other) is None
 
 
-class NoCamera:
-    """The daemon's grabber, unused: the test hands frames to ``handle_frame`` itself."""
-
-    dropped = empty = failures = skipped = 0
-    stride = 1
-    error = None
-
-    def stop(self) -> None:
-        pass
-
-
 class ListSink:
     """The daemon's sink, keeping what it is sent."""
 
@@ -383,6 +372,7 @@ def test_a_real_daemons_events_and_log_are_scored(caplog):
     then its upgrade), alice again at once (muted by her cooldown), a stranger. Checks the
     event fields and log wording the scoring relies on, with the daemon's log format."""
     from edge.daemon.config import Config
+    from edge.daemon.grabber import HandFed
     from edge.daemon.loop import Daemon
     from edge.sources.base import Frame
     from tests.edge.daemon.scripted import ALICE, ScriptedRecognizer, matcher, stranger, view, walk
@@ -398,7 +388,7 @@ def test_a_real_daemons_events_and_log_are_scored(caplog):
     cfg.tracking.max_missed_frames = 1
     cfg.motion.enabled = False  # scripted faces on blank frames: no motion to see
     recognizer, sink = ScriptedRecognizer(m), ListSink()
-    daemon = Daemon(cfg, recognizer=recognizer, sink=sink, grabber=NoCamera())  # type: ignore[arg-type]
+    daemon = Daemon(cfg, recognizer=recognizer, sink=sink, grabber=HandFed())
     visits, frames = [], [face for visit in scripted for face in [*visit, *gap]]
     for i, faces in enumerate(scripted):
         first = sum(len(v) + len(gap) for v in scripted[:i])

@@ -109,7 +109,9 @@ def pi_check_mounts() -> list[str]:
 def test_no_network_is_one_line_and_leaves_nothing_mounted():
     """In a network namespace of its own nothing is reachable. With the root file system
     cached (as after .ci/run's own pi-check), the script unpacks and mounts it, finds that
-    pip cannot reach PyPI from the chroot, and must unmount and remove everything."""
+    pip cannot reach PyPI from the chroot, and must unmount and remove everything; on a
+    machine that never ran it, installing debootstrap and qemu-user fails first, also in one
+    line that names the network."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         if os.environ.get("CI"):
             pytest.fail("needs root and unshare in CI")

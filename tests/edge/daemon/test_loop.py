@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from edge.daemon import config, loop
-from edge.daemon.grabber import Grabber
+from edge.daemon.grabber import Grabber, HandFed
 from edge.daemon.loop import Daemon
 from edge.errors import SourceError
 from edge.gallery import Gallery
@@ -186,6 +186,17 @@ def test_camera_lost_is_retried_with_backoff_and_recovers(caplog):
     assert g.failures == 2 and g.reopens == 2
     assert g.empty == 8 and g.frames == 32  # 2 sources x (20 - 4 empty)
     assert "no such device" in caplog.text and "unplugged" in caplog.text
+
+
+def test_a_hand_fed_daemon_has_nothing_to_read_and_run_stops_at_once(tmp_path, door_video):
+    cfg = config.load(config_file(tmp_path, door_video, NO_COOLDOWN, camera="unused"))
+    sink = ListSink()
+    daemon = Daemon(cfg, sink=sink, grabber=HandFed())
+    started = time.monotonic()
+    assert daemon.run() == 0
+    assert time.monotonic() - started < 5.0
+    last = sink.states[-1]
+    assert last["frames"] == 0 and last["dropped_frames"] == last["idle_skipped_frames"] == 0
 
 
 def test_watchdog_is_fed_while_frames_flow_and_starves_when_the_camera_hangs(

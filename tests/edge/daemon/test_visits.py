@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from edge.daemon.config import Config
+from edge.daemon.grabber import HandFed
 from edge.daemon.loop import Daemon
 from edge.sources import Frame
 
@@ -28,17 +29,6 @@ GAP = [[], [], []]  # tracking.max_missed_frames = 1: the track ends
 MATCHER = matcher()
 
 
-class NoCamera:
-    """The daemon's grabber, unused: the test hands frames to ``handle_frame`` itself."""
-
-    dropped = empty = failures = skipped = 0
-    stride = 1
-    error = None
-
-    def stop(self) -> None:
-        pass
-
-
 def run_daemon(tmp_path, port: int, frames: list, **tracking) -> Daemon:
     cfg = Config()
     cfg.daemon.device_id = "door1"
@@ -49,7 +39,7 @@ def run_daemon(tmp_path, port: int, frames: list, **tracking) -> Daemon:
     for key, value in tracking.items():
         setattr(cfg.tracking, key, value)
     recognizer = ScriptedRecognizer(MATCHER)
-    daemon = Daemon(cfg, recognizer=recognizer, grabber=NoCamera())  # type: ignore[arg-type]
+    daemon = Daemon(cfg, recognizer=recognizer, grabber=HandFed())
     daemon.sink.start()
     end = time.monotonic() + 10
     while not daemon.sink.connected:  # stop() flushes the outbox only over a live connection
