@@ -36,7 +36,6 @@ class FrameGrabber(Protocol):
     read on a thread), or :class:`HandFed` where the caller hands frames to
     ``Daemon.handle_frame`` itself. The counters feed the state topic."""
 
-    frames: int  # frames handed over
     dropped: int  # overwritten before the daemon took them
     empty: int  # empty images the source returned
     skipped: int  # not read at all: the idle rate (``stride``)
@@ -56,7 +55,7 @@ class HandFed:
     nothing to read, so ``Daemon.run`` would stop at once; the counters stay at zero."""
 
     def __init__(self) -> None:
-        self.frames = self.dropped = self.empty = self.skipped = self.failures = 0
+        self.dropped = self.empty = self.skipped = self.failures = 0
         self.error = ""
         self.heartbeat = time.monotonic()
         self.ended = True
