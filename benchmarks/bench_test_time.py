@@ -59,6 +59,7 @@ from trainer.calibration import all_pairs, fit_confidence, subsample_different
 from trainer.data import file_crops, identification_set, load_faces, pair_crops, split_by_identity
 from trainer.evaluate import (
     kfold_accuracy,
+    one_shot_from_scores,
     one_shot_identification,
     read_pairs,
     roc_curve,
@@ -159,16 +160,6 @@ def rates_at(scores: np.ndarray, same: np.ndarray, t: float) -> tuple[float, flo
     return float(np.mean(scores[same] >= t)), float(np.mean(scores[~same] >= t))
 
 
-def one_shot(scores: np.ndarray, labels: np.ndarray, n_way=100, trials=1000, seed=0) -> float:
-    """trainer.evaluate.one_shot_identification's trials over any (N, N) score matrix."""
-    from trainer.evaluate import identification_trials
-
-    hits = 0
-    for probe, gallery in identification_trials(labels, n_way, trials, seed):
-        hits += int(np.argmax(scores[probe, gallery]) == 0)
-    return hits / trials
-
-
 def open_set(emb: np.ndarray, labels: np.ndarray, scorer, draws=20, people=40, enrol=3) -> dict:
     """Stranger-accept and wrong-name rates at the threshold giving 70% right names."""
     names, counts = np.unique(labels, return_counts=True)
@@ -219,7 +210,7 @@ def evaluate(method: str, emb: dict, scorer, data: dict) -> dict:
     row = {
         "method": method,
         "kfold_accuracy": kfold_accuracy(p, same)[0],
-        "one_shot_100way": one_shot(t_matrix, people.labels),
+        "one_shot_100way": one_shot_from_scores(t_matrix, people.labels),
         "all_pairs": {"same": int(a_same.sum()), "different": int((~a_same).sum())},
         "far_at_tar_0.5": far_at_tar(a_scores, a_same, 0.5),
         "far_at_tar_0.8": far_at_tar(a_scores, a_same, 0.8),

@@ -39,6 +39,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.colors import to_hex
 
 from benchmarks._report import DOC, machine, markdown_table, write_section
 
@@ -53,7 +54,10 @@ RESULTS = REPO / "benchmarks" / "results" / "trainer"
 TARGETS = {"no teacher": 0.80, "dlib teacher": 0.92}  # issue targets, DevTest 10-fold accuracy
 
 
-def train_variant(loss: str, minutes: float, threads: int, out: Path) -> None:
+def train_variant(
+    loss: str, minutes: float, threads: int, out: Path, extra: list[str] | None = None
+) -> None:
+    """One ``trainer train`` run of ``minutes``; ``extra`` adds or overrides options."""
     cmd = [
         sys.executable,
         "-m",
@@ -78,6 +82,7 @@ def train_variant(loss: str, minutes: float, threads: int, out: Path) -> None:
         "--monitor-root",
         str(LFW),
         "--quiet",
+        *(extra or []),
     ]
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, cwd=REPO)
@@ -114,6 +119,9 @@ def summarise(label: str, run: Path, ev: dict) -> dict:
         "head": s["head"],
         "threads": s["threads"],
         "params": rec["model"]["params"],
+        "input_size": s["input_size"],
+        "width": s["width"],
+        "teacher_margin_max": s.get("teacher_margin_max", 0.0),
         "train_minutes": rec["train_minutes"],
         "steps": hist[-1]["step"] if hist else 0,
         "images_per_s": round(sum(ips) / max(1, len(ips)), 1),
@@ -131,6 +139,33 @@ def summarise(label: str, run: Path, ev: dict) -> dict:
             "one_shot_100way": ev["one_shot"]["accuracy"],
         },
     }
+
+
+def int8_ms_per_face(input_size: int, width: float, runs: int = 300) -> float:
+    """What the architecture costs at the edge, whatever its weights: an untrained encoder of
+    this shape converted to full-integer int8 (random faces as the representative set; op
+    graph and kernels are those of a trained one), median LiteRT ms per face on 1 thread."""
+    import statistics
+    import time
+
+    import numpy as np
+
+    from converter.convert import convert
+    from edge.embedder import interpreter_class
+    from trainer.model import build_encoder
+
+    faces = np.random.default_rng(0).integers(0, 256, (32, input_size, input_size, 3), np.uint8)
+    tflite = convert(build_encoder(input_size, width=width), "int8", faces, per_channel=False)
+    interp = interpreter_class()(model_content=tflite, num_threads=1)
+    interp.allocate_tensors()
+    index = interp.get_input_details()[0]["index"]
+    interp.set_tensor(index, faces[:1].astype(np.int16).__sub__(128).astype(np.int8))
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        interp.invoke()
+        times.append(time.perf_counter() - t0)
+    return round(statistics.median(times[10:]) * 1000, 3)
 
 
 def slug(label: str) -> str:
@@ -152,7 +187,14 @@ def load_summaries(results: Path = RESULTS) -> list[dict]:
 
 def setup(r: dict) -> str:
     text = r["loss"] + (f" + {r['teacher']} teacher" if r["teacher"] != "none" else "")
+    if r.get("teacher_margin_max"):
+        text += f" + teacher margins to {r['teacher_margin_max']:g}"
     return text + (f" + {r['head']} head" if r["head"] != "none" else "")
+
+
+def crop(r: dict) -> str:
+    """Input side and width multiplier (summaries older than these fields were 64 px, x1)."""
+    return f"{r.get('input_size', 64)} px x{r.get('width', 1.0):g}"
 
 
 def table_rows(summaries: list[dict]) -> list[list[object]]:
@@ -163,7 +205,9 @@ def table_rows(summaries: list[dict]) -> list[list[object]]:
             [
                 r["label"],
                 setup(r),
+                crop(r),
                 r["params"],
+                r.get("int8_ms_per_face", "-"),
                 r["train_minutes"],
                 r["steps"],
                 r["images_per_s"],
@@ -190,13 +234,17 @@ def curve_styles(summaries: list[dict]) -> list[tuple[str, str]]:
     """(colour, line style) per summary: one colour per setup (loss, teacher, head), one line
     style per budget (dotted, dashed, dash-dot for the shorter ones; the longest solid), so
     equal-budget rows share a style and one loss keeps one colour."""
-    setups = list(dict.fromkeys(setup(r) for r in summaries))
+    setups = list(dict.fromkeys(setup(r) + crop(r) for r in summaries))
     budgets = sorted({round(r["train_minutes"]) for r in summaries})
     short = [":", "--", "-."]
     style = {b: short[i % len(short)] for i, b in enumerate(budgets[:-1])}
     style[budgets[-1]] = "-"
     return [
-        (f"C{setups.index(setup(r)) % 10}", style[round(r["train_minutes"])]) for r in summaries
+        (
+            to_hex(plt.cm.tab20(setups.index(setup(r) + crop(r)) % 20)),
+            style[round(r["train_minutes"])],
+        )
+        for r in summaries
     ]
 
 
@@ -245,7 +293,9 @@ def plot_curves(summaries: list[dict], path: Path = CURVE) -> None:
 HEADERS = [
     "run",
     "loss",
+    "crop, width",
     "params",
+    "int8 ms/face",
     "train min",
     "steps",
     "train images/s",
@@ -270,7 +320,8 @@ def report(summaries: list[dict], doc: Path = DOC, curve: Path = CURVE) -> str:
     body = f"""Script: `benchmarks/bench_trainer.py` (see its docstring); every row is stored in
 `benchmarks/results/trainer/` and the table and curve are rebuilt from those files.
 Data: LFW (deep-funneled) minus every person in pairsDevTest.txt, plus the CelebA subset; 5% of
-identities held out for validation; YuNet-aligned 64x64 crops; P x K = 32 x 4 + 8 one-image
+identities held out for validation; YuNet-aligned crops (64x64 unless "crop" says otherwise;
+"x" is the channel width multiplier); P x K = 32 x 4 + 8 one-image
 people per batch; AdamW, warmup + cosine LR over the time budget. "train min" is the wall-clock
 training budget on this 2-core CPU (graph tracing and per-epoch monitoring included; the one-time,
 cached passes before it are not: face detection and alignment of both roots, under 2 min, and
@@ -281,7 +332,9 @@ from day to day (see "train images/s"). "DevTest 10-fold acc": LFW View 1 test p
 (never trained on), threshold chosen on the other 9 folds, mean ± std over the folds;
 "@ DevTrain threshold": one threshold fit on pairsDevTrain.txt; "one-shot 100-way": one photo of
 each of 100 pairsDevTest people enrolled, another photo of one of them identified (1,000 trials,
-chance 0.01). Targets (issue 3): 0.80 without a teacher, 0.92 with the dlib teacher.
+chance 0.01). "int8 ms/face": the architecture's cost at the edge, measured when the row was
+recorded (an untrained encoder of that shape as full-integer int8, LiteRT, 1 thread, median;
+rows recorded before 2026-12-05 did not measure it). Targets (issue 3): 0.80 without a teacher, 0.92 with the dlib teacher.
 
 {table}
 
@@ -302,6 +355,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--variants", default="semihard,contrastive,koch", help="losses to train ('' for none)"
     )
+    ap.add_argument(
+        "--recipe",
+        action="append",
+        default=[],
+        metavar="LABEL=OPTIONS",
+        help="also train semihard with these trainer options for --minutes, e.g. "
+        "'96 px=--input-size 96 --teacher dlib'; repeatable",
+    )
     ap.add_argument("--out", default=str(REPO / "runs" / "bench"))
     ap.add_argument(
         "--add-run",
@@ -319,6 +380,13 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(args.out) / f"{loss}-{args.minutes:g}min"
             train_variant(loss, args.minutes, args.threads, out)
             todo.append((f"{loss}, {args.minutes:g} min", out))
+        for item in args.recipe:
+            name, _, options = item.partition("=")
+            if not name or not options:
+                ap.error(f"--recipe {item!r}: expected LABEL=OPTIONS")
+            out = Path(args.out) / f"{slug(name)}-{args.minutes:g}min"
+            train_variant("semihard", args.minutes, args.threads, out, options.split())
+            todo.append((f"{name}, {args.minutes:g} min", out))
         for item in args.add_run:
             label, _, path = item.partition("=")
             if not label or not (Path(path) / "training.json").is_file():
@@ -326,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
             todo.append((label, Path(path)))
     for label, run in todo:
         print(f"evaluating {label} ({run})", flush=True)
-        print("wrote", save_summary(summarise(label, run, evaluate_run(run))))
+        summary = summarise(label, run, evaluate_run(run))
+        summary["int8_ms_per_face"] = int8_ms_per_face(summary["input_size"], summary["width"])
+        print("wrote", save_summary(summary))
     print(report(load_summaries()))
     return 0
 

@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
         help="also match the teacher's pairwise cosine similarities within a batch",
     )
     t.add_argument(
+        "--teacher-margin-max",
+        type=float,
+        default=0.0,
+        help="semi-hard margins per triplet from --margin up to this, set by the teacher's "
+        "distances (triplet distillation; 0: one fixed margin)",
+    )
+    t.add_argument(
         "--teacher-minutes",
         type=float,
         default=0.0,
@@ -172,6 +179,7 @@ def _train(args: argparse.Namespace) -> int:
         teacher=args.teacher,
         teacher_weight=args.teacher_weight,
         relational_weight=args.relational_weight,
+        teacher_margin_max=args.teacher_margin_max,
         teacher_minutes=args.teacher_minutes,
         p=args.p,
         k=args.k,

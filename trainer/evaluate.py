@@ -238,6 +238,17 @@ def one_shot_identification(
     return hits / trials
 
 
+def one_shot_from_scores(
+    scores: np.ndarray, labels: np.ndarray, n_way: int = 100, trials: int = 1000, seed: int = 0
+) -> float:
+    """:func:`one_shot_identification`'s trials over any (N, N) score matrix, higher = more
+    alike: for scores that are not a plain cosine of two embeddings (cohort-normalised ones)."""
+    hits = 0
+    for probe, gallery in identification_trials(labels, n_way, trials, seed):
+        hits += int(np.argmax(scores[probe, gallery]) == 0)
+    return hits / trials
+
+
 def identification_trials(labels: np.ndarray, n_way: int, trials: int, seed: int = 0):
     """The seeded trials of one-shot identification: (probe, gallery) index pairs, the gallery
     one image each of ``n_way`` people with the probe's person first."""

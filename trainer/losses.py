@@ -12,6 +12,9 @@ against a plain NumPy loop in tests/trainer/test_losses.py.
 * :func:`contrastive`: Hadsell et al., pulls positives to 0 and pushes negatives past a margin.
 * :func:`koch_bce`: Koch et al.'s Siamese head, sigmoid(w . |a - b| + b0) with binary
   cross-entropy, balanced between same and different pairs.
+* :func:`triplet_semihard_teacher_margins`: semi-hard triplets whose margin the teacher sets per
+  triplet (triplet distillation, Feng et al. 2019): wide where the teacher sees the negative far
+  beyond the positive, narrow for look-alikes the teacher itself can barely tell apart.
 * :func:`cosine_distillation`: 1 - cos(student, teacher) for faces that have a teacher target.
 * :func:`margin_softmax`: CosFace / ArcFace over class centres (train-time only head).
 """
@@ -60,6 +63,55 @@ def triplet_semihard(
     chosen = tf.where(has_outside, closest_outside, farthest_inside)
     losses = tf.nn.relu(d - chosen + tf.cast(margin, emb.dtype))
     mask = tf.logical_and(positive, has_neg)
+    loss = _safe_mean(losses, mask)
+    if return_active:
+        return loss, _safe_mean(tf.cast(losses > 0, emb.dtype), mask)
+    return loss
+
+
+def triplet_semihard_teacher_margins(
+    labels: tf.Tensor,
+    emb: tf.Tensor,
+    teacher: tf.Tensor,
+    margin: float = 0.2,
+    margin_max: float = 0.5,
+    *,
+    return_active: bool = False,
+):
+    """Semi-hard triplets (the negative chosen exactly as :func:`triplet_semihard` does) with a
+    margin per triplet set by the teacher's squared distances ``t``:
+
+        m(a, p, n) = margin + (margin_max - margin) * clip((t_an - t_ap) / 2, 0, 1)
+
+    A fixed margin asks the student to push every negative equally far, look-alikes included,
+    which a small student cannot do without bending its space; the teacher's gap says how far
+    apart the pair can reasonably be. Triplets where a, p or n has no teacher vector (a zero
+    row) keep ``margin``. With ``margin_max == margin`` this is :func:`triplet_semihard`.
+    """
+    d = pairwise_sq_distances(emb)
+    positive, negative = _masks(labels)
+    big = tf.reduce_max(d) + 1.0
+    d_ap = d[:, :, None]
+    d_an = d[:, None, :]
+    neg = negative[:, None, :]
+    outside = tf.logical_and(neg, d_an > d_ap)
+    closest_outside = tf.argmin(tf.where(outside, d_an, big), axis=2, output_type=tf.int32)
+    farthest_inside = tf.argmax(tf.where(neg, d_an, -big), axis=2, output_type=tf.int32)
+    chosen_n = tf.where(tf.reduce_any(outside, axis=2), closest_outside, farthest_inside)
+    chosen = tf.gather(d, chosen_n, batch_dims=1)  # d[a, chosen_n[a, p]]
+
+    teacher = tf.cast(teacher, emb.dtype)
+    t_norm = tf.norm(teacher, axis=-1)
+    t = pairwise_sq_distances(teacher / tf.maximum(t_norm, tf.cast(1e-12, emb.dtype))[:, None])
+    gap = tf.gather(t, chosen_n, batch_dims=1) - t  # t[a, n] - t[a, p]
+    has = t_norm > 0
+    taught = tf.logical_and(tf.logical_and(has[:, None], has[None, :]), tf.gather(has, chosen_n))
+    scale = tf.clip_by_value(gap / 2.0, 0.0, 1.0)
+    margins = tf.cast(margin, emb.dtype) + tf.cast(margin_max - margin, emb.dtype) * scale
+    margins = tf.where(taught, margins, tf.cast(margin, emb.dtype))
+
+    losses = tf.nn.relu(d - chosen + margins)
+    mask = tf.logical_and(positive, tf.reduce_any(negative, axis=1)[:, None])
     loss = _safe_mean(losses, mask)
     if return_active:
         return loss, _safe_mean(tf.cast(losses > 0, emb.dtype), mask)

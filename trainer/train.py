@@ -67,6 +67,7 @@ class TrainConfig:
     teacher: str = "none"
     teacher_weight: float = 1.0
     relational_weight: float = 0.0  # teacher's pairwise similarities (losses.relational_...)
+    teacher_margin_max: float = 0.0  # > margin: semi-hard margins set by the teacher's distances
     teacher_minutes: float = 0.0  # 0: embed every face; else stop after this (rest untaught)
     p: int = 32
     k: int = 4
@@ -162,6 +163,12 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
         raise TrainingError(f"--loss: unknown {cfg.loss!r} (known: {', '.join(LOSSES)})")
     if cfg.head not in HEADS:
         raise TrainingError(f"--head: unknown {cfg.head!r} (known: {', '.join(HEADS)})")
+    if cfg.teacher_margin_max and (cfg.teacher == "none" or cfg.loss not in ("semihard", "staged")):
+        raise TrainingError("--teacher-margin-max needs --teacher and --loss semihard or staged")
+    if cfg.teacher_margin_max and cfg.teacher_margin_max <= cfg.margin:
+        raise TrainingError(
+            f"--teacher-margin-max {cfg.teacher_margin_max} must exceed --margin {cfg.margin}"
+        )
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out / "checkpoint"
@@ -266,7 +273,11 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     total_steps = cfg.epochs * cfg.steps_per_epoch
     margin = cfg.margin
 
-    def metric_loss(kind, y, emb):
+    def metric_loss(kind, y, emb, t):
+        if kind == "semihard" and t is not None and cfg.teacher_margin_max:
+            return losses.triplet_semihard_teacher_margins(
+                y, emb, t, margin, cfg.teacher_margin_max, return_active=True
+            )
         if kind == "semihard":
             return losses.triplet_semihard(y, emb, margin, return_active=True)
         if kind == "batchhard":
@@ -280,7 +291,7 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
         def step(x, y, t):
             with tf.GradientTape() as tape:
                 emb = model(x, training=True)
-                main, active = metric_loss(kind, y, emb)
+                main, active = metric_loss(kind, y, emb, t)
                 total = main
                 distill = tf.constant(0.0)
                 if t is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmarks import bench_trainer as bt
 
 EVAL = {
@@ -37,7 +39,15 @@ def _run(tmp_path, name, minutes, teacher="none"):
         for e, ips in ((1, 100.0), (2, 150.0))
     ]
     record = {
-        "settings": {"loss": "semihard", "teacher": teacher, "head": "none", "threads": 2},
+        "settings": {
+            "loss": "semihard",
+            "teacher": teacher,
+            "head": "none",
+            "threads": 2,
+            "input_size": 64,
+            "width": 1.0,
+            "teacher_margin_max": 0.5 if teacher != "none" else 0.0,
+        },
         "model": {"params": 632512},
         "train_minutes": minutes,
         "history": history,
@@ -60,9 +70,12 @@ def test_summaries_round_trip_into_table_curve_and_doc(tmp_path):
 
     loaded = bt.load_summaries(results)
     assert [r["label"] for r in loaded] == ["teacher, 6 min", "semihard, 85 min"]
+    loaded[0]["int8_ms_per_face"] = 1.25  # main() measures it; older summaries lack it
     rows = bt.table_rows(loaded)
-    assert rows[1][:3] == ["semihard, 85 min", "semihard", 632512]
-    assert rows[1][7] == "0.810 ± 0.020" and rows[0][1] == "semihard + dlib teacher"
+    assert rows[1][:5] == ["semihard, 85 min", "semihard", "64 px x1", 632512, "-"]
+    assert rows[0][4] == 1.25
+    assert rows[1][9] == "0.810 ± 0.020"
+    assert rows[0][1] == "semihard + dlib teacher + teacher margins to 0.5"
 
     doc, curve = tmp_path / "BENCH.md", tmp_path / "curve.png"
     bt.report(loaded, doc, curve)
@@ -93,3 +106,10 @@ def test_curve_styles_colour_by_setup_and_dash_by_budget(tmp_path):
     (c1, s1), (c2, s2), (c3, s3) = bt.curve_styles(runs)
     assert c1 == c3 != c2  # same setup, same colour
     assert s1 == s2 != s3 and s3 == "-"  # same budget, same dashes; the longest is solid
+
+
+@pytest.mark.slow
+def test_int8_cost_of_an_architecture_grows_with_its_input():
+    """The table's ms/face column: an untrained encoder converted to int8 and timed on LiteRT."""
+    small, large = bt.int8_ms_per_face(32, 0.25, runs=40), bt.int8_ms_per_face(64, 0.25, runs=40)
+    assert 0 < small < large

@@ -10,6 +10,7 @@ from trainer.evaluate import (
     best_threshold,
     eer,
     kfold_accuracy,
+    one_shot_from_scores,
     one_shot_identification,
     read_pairs,
     roc_auc,
@@ -76,6 +77,18 @@ def test_one_shot_identification_perfect_and_chance():
     noise = np.random.default_rng(1).normal(size=(60, 32))
     acc = one_shot_identification(noise, labels, n_way=5, trials=2000, seed=3)
     assert 0.12 < acc < 0.28  # chance is 1/5
+
+
+def test_one_shot_from_scores_is_the_cosine_protocol_over_any_matrix():
+    labels = np.repeat(np.arange(20), 3)
+    emb = np.random.default_rng(4).normal(size=(60, 8)) + 2 * np.eye(20, 8)[labels % 8]
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    plain = one_shot_identification(emb, labels, n_way=5, trials=300, seed=2)
+    assert one_shot_from_scores(unit @ unit.T, labels, 5, 300, seed=2) == plain
+    # a per-face offset (as cohort normalisation subtracts) can change the ranking
+    offsets = np.where(labels == labels[0], 5.0, 0.0)
+    shifted = unit @ unit.T - offsets[None, :]
+    assert one_shot_from_scores(shifted, labels, 5, 300, seed=2) != plain
 
 
 def test_read_pairs_view1_and_errors(tmp_path):

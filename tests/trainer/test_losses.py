@@ -18,10 +18,9 @@ def _d2(e):
     return np.array([[np.sum((a - b) ** 2) for b in e] for a in e], np.float64)
 
 
-def ref_semihard(y, e, margin):
-    d = _d2(e.astype(np.float64))
+def ref_semihard_triplets(y, d):
+    """(a, p, n) per positive pair: the closest negative farther than p, else the farthest."""
     n = len(y)
-    vals = []
     for a in range(n):
         negs = [j for j in range(n) if y[j] != y[a]]
         if not negs:
@@ -29,10 +28,34 @@ def ref_semihard(y, e, margin):
         for p in range(n):
             if p == a or y[p] != y[a]:
                 continue
-            outside = [d[a, j] for j in negs if d[a, j] > d[a, p]]
-            chosen = min(outside) if outside else max(d[a, j] for j in negs)
-            vals.append(max(d[a, p] - chosen + margin, 0.0))
+            outside = [j for j in negs if d[a, j] > d[a, p]]
+            if outside:
+                yield a, p, min(outside, key=lambda j: d[a, j])
+            else:
+                yield a, p, max(negs, key=lambda j: d[a, j])
+
+
+def _mean_and_active(vals):
     return (np.mean(vals) if vals else 0.0), (np.mean([v > 0 for v in vals]) if vals else 0.0)
+
+
+def ref_semihard(y, e, margin):
+    d = _d2(e.astype(np.float64))
+    vals = [max(d[a, p] - d[a, n] + margin, 0.0) for a, p, n in ref_semihard_triplets(y, d)]
+    return _mean_and_active(vals)
+
+
+def ref_semihard_teacher_margins(y, e, t, margin, margin_max):
+    d = _d2(e.astype(np.float64))
+    norms = np.linalg.norm(t.astype(np.float64), axis=1)
+    dt = _d2(t.astype(np.float64) / np.maximum(norms, 1e-12)[:, None])
+    vals = []
+    for a, p, n in ref_semihard_triplets(y, d):
+        m = margin
+        if norms[a] > 0 and norms[p] > 0 and norms[n] > 0:
+            m = margin + (margin_max - margin) * min(max((dt[a, n] - dt[a, p]) / 2, 0.0), 1.0)
+        vals.append(max(d[a, p] - d[a, n] + m, 0.0))
+    return _mean_and_active(vals)
 
 
 def ref_batch_hard(y, e, margin):
@@ -89,6 +112,34 @@ def test_triplet_semihard_matches_numpy(labels, dim, dtype):
     assert np.isfinite(loss.numpy())
     np.testing.assert_allclose(loss.numpy(), ref_loss, atol=tol)
     np.testing.assert_allclose(active.numpy(), ref_active, atol=tol)
+
+
+@pytest.mark.parametrize(("labels", "dim", "dtype"), CASES)
+def test_triplet_teacher_margins_matches_numpy(labels, dim, dtype):
+    rng = np.random.default_rng(5 + len(labels) + dim)
+    e = _unit(rng, len(labels), dim, dtype)
+    t = _unit(rng, len(labels), 6, dtype)
+    t[-1] = 0  # the last face has no teacher target: its triplets keep the base margin
+    loss, active = losses.triplet_semihard_teacher_margins(
+        tf.constant(labels), tf.constant(e), tf.constant(t), 0.2, 0.6, return_active=True
+    )
+    ref_loss, ref_active = ref_semihard_teacher_margins(labels, e, t, 0.2, 0.6)
+    tol = 1e-5 if dtype == np.float32 else 1e-10
+    assert np.isfinite(loss.numpy())
+    np.testing.assert_allclose(loss.numpy(), ref_loss, atol=tol)
+    np.testing.assert_allclose(active.numpy(), ref_active, atol=tol)
+
+
+def test_teacher_margins_equal_semihard_at_one_margin_and_widen_for_easy_negatives():
+    labels = tf.constant(CASES[1][0])
+    rng = np.random.default_rng(2)
+    e = tf.constant(_unit(rng, 10, 16, np.float32))
+    t = tf.constant(_unit(rng, 10, 8, np.float32))
+    fixed = losses.triplet_semihard(labels, e, 0.3)
+    same = losses.triplet_semihard_teacher_margins(labels, e, t, 0.3, 0.3)
+    wider = losses.triplet_semihard_teacher_margins(labels, e, t, 0.3, 0.9)
+    np.testing.assert_allclose(same.numpy(), fixed.numpy(), atol=1e-6)
+    assert wider.numpy() > fixed.numpy()
 
 
 @pytest.mark.parametrize(("labels", "dim", "dtype"), CASES)

@@ -153,3 +153,19 @@ def test_seed_project_losses_train_to_separating_embeddings(tmp_path, loss):
     assert hist[-1]["metric_loss"] < hist[0]["metric_loss"], hist
     m, _ = _inference_separation(tmp_path / loss, patterns)
     assert m["kfold_accuracy"] > 0.8 and m["mean_same"] > m["mean_different"] + 0.2, m
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"teacher_margin_max": 0.5}, "needs --teacher"),
+        ({"teacher_margin_max": 0.5, "teacher": "dlib", "loss": "contrastive"}, "needs --teacher"),
+        ({"teacher_margin_max": 0.2, "teacher": "dlib"}, "must exceed --margin 0.2"),
+    ],
+)
+def test_teacher_margins_need_a_teacher_and_a_wider_top(tmp_path, settings, message):
+    """Refused before any data is read: the error names the options to change."""
+    from trainer.errors import TrainingError
+
+    with pytest.raises(TrainingError, match=message):
+        train(_tiny(tmp_path, "tm", **settings))
