@@ -317,8 +317,13 @@ def report(summaries: list[dict], doc: Path = DOC, curve: Path = CURVE) -> str:
     plot_curves(summaries, curve)
     table = markdown_table(HEADERS, table_rows(summaries))
     notes = "\n".join(f"- {r['label']}: {r['note']}" for r in summaries if r.get("note"))
+    dates: dict[str, set[str]] = {}
+    for r in summaries:
+        dates.setdefault(r.get("machine", "unknown"), set()).add(r["recorded"])
+    where = "; ".join(f"{m} ({', '.join(sorted(d))})" for m, d in dates.items())
     body = f"""Script: `benchmarks/bench_trainer.py` (see its docstring); every row is stored in
-`benchmarks/results/trainer/` and the table and curve are rebuilt from those files.
+`benchmarks/results/trainer/` and the table and curve are rebuilt from those files. The machine
+line above is where this report was last rebuilt; the rows were trained on: {where}.
 Data: LFW (deep-funneled) minus every person in pairsDevTest.txt, plus the CelebA subset; 5% of
 identities held out for validation; YuNet-aligned crops (64x64 unless "crop" says otherwise;
 "x" is the channel width multiplier); P x K = 32 x 4 + 8 one-image

@@ -81,6 +81,7 @@ def test_summaries_round_trip_into_table_curve_and_doc(tmp_path):
     bt.report(loaded, doc, curve)
     text = doc.read_text()
     assert "<!-- BEGIN trainer -->" in text and "| semihard, 85 min |" in text
+    assert f"the rows were trained on: {long_run['machine']} ({long_run['recorded']})" in text
     assert "![accuracy vs training time](curve.png)" in text
     assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a second report replaces the section instead of appending another
