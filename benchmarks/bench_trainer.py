@@ -159,7 +159,7 @@ def int8_ms_per_face(input_size: int, width: float, runs: int = 300) -> float:
     interp = interpreter_class()(model_content=tflite, num_threads=1)
     interp.allocate_tensors()
     index = interp.get_input_details()[0]["index"]
-    interp.set_tensor(index, faces[:1].astype(np.int16).__sub__(128).astype(np.int8))
+    interp.set_tensor(index, (faces[:1].astype(np.int16) - 128).astype(np.int8))
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._report import markdown_table, write_section
 from benchmarks.frames import LFW, SHARED, door_frames
+from converter.embed import pair_index, pair_scores
 from edge.align import align_face
 from edge.detectors import DetectorSettings, create_detector
 from edge.detectors.haar import BOX_LANDMARKS
@@ -51,7 +52,6 @@ from trainer.data import identification_set
 from trainer.evaluate import (
     one_shot_from_scores,
     one_shot_identification,
-    pair_scores,
     read_pairs,
     verification_metrics,
 )
@@ -97,12 +97,9 @@ class Ours:
             self.embedder.embed(crops)
         return len(faces)
 
-    def pair_similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Row-wise scores on the scale the edge thresholds (plain cosine without a cohort)."""
-        if not self.shipped:
-            return pair_scores(a, b)
-        scoring = self.embedder.scoring
-        return np.sum(a * b, axis=1) - scoring.offsets(a) - scoring.offsets(b)
+    def pair_similarity(self, emb: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+        """Scores of rows ``ia[k]``, ``ib[k]``: the model's cosine, or the edge's scale."""
+        return pair_scores(emb, ia, ib, self.embedder.scoring if self.shipped else None)
 
     def one_shot(self, emb: np.ndarray, labels: np.ndarray, n_way: int, trials: int) -> float:
         if not self.shipped:
@@ -137,9 +134,9 @@ class Dlib:
         self.fr.face_encodings(rgb, boxes)
         return len(boxes)
 
-    def pair_similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def pair_similarity(self, emb: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
         """face_recognition compares by Euclidean distance (match below 0.6): -distance."""
-        return -np.linalg.norm(a - b, axis=1)
+        return -np.linalg.norm(emb[ia] - emb[ib], axis=1)
 
     def one_shot(self, emb: np.ndarray, labels: np.ndarray, n_way: int, trials: int) -> float:
         return one_shot_identification(emb, labels, n_way, trials, metric="euclidean")
@@ -195,7 +192,7 @@ RSS_OURS = """
 from edge.align import align_face
 from edge.detectors import DetectorSettings, create_detector
 from edge.embedder import Embedder
-embedder = Embedder({model!r}, flip=True, exposure=True)
+embedder = Embedder({model!r}, flip={flip}, exposure={exposure})
 detector = create_detector(DetectorSettings(detect_width=320))
 for frame in frames:
     for face in detector.detect(frame):
@@ -217,7 +214,11 @@ print(int(hwm.split()[1]) / 1024)
 
 
 def peak_rss_mb(model: Path, ours: bool) -> float:
-    body = RSS_OURS.format(model=str(model)) if ours else RSS_DLIB
+    body = (
+        RSS_OURS.format(model=str(model), flip=RECOGNITION_FLIP, exposure=RECOGNITION_EXPOSURE)
+        if ours
+        else RSS_DLIB
+    )
     code = RSS_PREAMBLE.format(root=str(ROOT)) + body + RSS_REPORT
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -237,10 +238,10 @@ def sizes(model: Path) -> tuple[float, float]:
     return ours / 2**20, theirs / 2**20
 
 
-def cohort_mib(model: Path) -> float:
-    """Size of the cohort file the manifest names beside the model (0 without one)."""
-    record = Embedder(model, threads=1).manifest.cohort
-    return (model.parent / record.file).stat().st_size / 2**20 if record else 0.0
+def cohort_mib(embedder: Embedder) -> float:
+    """Size of the cohort file the model's manifest names beside it (0 without one)."""
+    record = embedder.manifest.cohort
+    return (embedder.path.parent / record.file).stat().st_size / 2**20 if record else 0.0
 
 
 def main() -> None:
@@ -263,24 +264,23 @@ def main() -> None:
         same_pairs = [p for p in pairs if p[2]]
         pairs = same_pairs[: args.smoke] + [p for p in pairs if not p[2]][: args.smoke]
     pair_files = sorted({p for a, b, _ in pairs for p in (a, b)})
-    same = np.array([s for _, _, s in pairs])
     id_files, id_labels = identification_set(PAIRS, LFW, args.per_person)
     if args.smoke:
         keep = np.isin(id_labels, np.unique(id_labels)[: args.n_way + 10])
         id_files, id_labels = [f for f, k in zip(id_files, keep, strict=True) if k], id_labels[keep]
     files = sorted(set(pair_files) | set(id_files))
     index = {p: i for i, p in enumerate(files)}
+    ia, ib, same = pair_index(pairs, files)
     frames = door_frames(40, seed=4)
     probe = cv2.imread(str(pair_files[0]))
 
+    shipped = Ours(model, shipped=True)
     results = {}
-    for pipeline in (Ours(model, shipped=False), Ours(model, shipped=True), Dlib()):
+    for pipeline in (Ours(model, shipped=False), shipped, Dlib()):
         t0 = time.perf_counter()
         emb = embed_all(pipeline, files)
         seconds = time.perf_counter() - t0
-        a = emb[[index[p] for p, _, _ in pairs]]
-        b = emb[[index[p] for _, p, _ in pairs]]
-        metrics = verification_metrics(pipeline.pair_similarity(a, b), same)
+        metrics = verification_metrics(pipeline.pair_similarity(emb, ia, ib), same)
         ident = emb[[index[p] for p in id_files]]
         one_shot = pipeline.one_shot(ident, id_labels, args.n_way, args.trials)
         results[pipeline.name] = {
@@ -296,6 +296,7 @@ def main() -> None:
         }
         print(pipeline.name, results[pipeline.name], flush=True)
     size_ours, size_dlib = sizes(model)
+    size_shipped = size_ours + cohort_mib(shipped.embedder)
     rss_ours, rss_dlib = peak_rss_mb(model, True), peak_rss_mb(model, False)
     plain, ours, dlib = (results[name] for name in results)
 
@@ -323,9 +324,9 @@ def main() -> None:
         [
             "model files, MiB",
             f"{size_ours:.2f}",
-            f"{size_ours + cohort_mib(model):.2f}",
+            f"{size_shipped:.2f}",
             f"{size_dlib:.1f}",
-            f"{size_dlib / (size_ours + cohort_mib(model)):.0f}x smaller",
+            f"{size_dlib / size_shipped:.0f}x smaller",
         ],
         [
             "peak RSS of a process running it, MiB",
