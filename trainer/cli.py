@@ -126,6 +126,13 @@ def _parser() -> argparse.ArgumentParser:
         help="door: also small faces, side light, darkness, motion blur, JPEG (trainer/augment.py)",
     )
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    t.add_argument(
+        "--init-from",
+        default="",
+        metavar="MODEL",
+        help="start from this encoder (encoder.keras, or a shipped int8 .tflite rebuilt in "
+        "float); fresh optimizer and schedule",
+    )
     t.add_argument("--quiet", action="store_true")
 
     r = sub.add_parser(
@@ -200,6 +207,7 @@ def _train(args: argparse.Namespace) -> int:
         threads=args.threads,
         augment=args.augment,
         resume=args.resume,
+        init_from=args.init_from,
         progress=not args.quiet,
     )
     if cfg.input_size < 32 or cfg.input_size % 8:

@@ -51,22 +51,27 @@ def triplet_semihard(
     """Semi-hard triplet loss; optionally also the fraction of positive pairs with loss > 0."""
     d = pairwise_sq_distances(emb)
     positive, negative = _masks(labels)
+    chosen = tf.gather(d, _semihard_negatives(d, negative), batch_dims=1)  # d[a, n(a, p)]
+    losses = tf.nn.relu(d - chosen + tf.cast(margin, emb.dtype))
+    mask = tf.logical_and(positive, tf.reduce_any(negative, axis=1)[:, None])
+    loss = _safe_mean(losses, mask)
+    if return_active:
+        return loss, _safe_mean(tf.cast(losses > 0, emb.dtype), mask)
+    return loss
+
+
+def _semihard_negatives(d: tf.Tensor, negative: tf.Tensor) -> tf.Tensor:
+    """For every (anchor a, positive p), the index of the negative semi-hard mining picks: the
+    closest negative farther from a than p is, or, when none is, the farthest negative.
+    Rows of an anchor without negatives get an arbitrary index (callers mask them out)."""
     big = tf.reduce_max(d) + 1.0
     d_ap = d[:, :, None]  # (a, p, 1)
     d_an = d[:, None, :]  # (a, 1, n)
     neg = negative[:, None, :]
     outside = tf.logical_and(neg, d_an > d_ap)  # semi-hard candidates, per (a, p)
-    closest_outside = tf.reduce_min(tf.where(outside, d_an, big), axis=2)
-    farthest_inside = tf.reduce_max(tf.where(neg, d_an, -big), axis=2)
-    has_outside = tf.reduce_any(outside, axis=2)
-    has_neg = tf.reduce_any(negative, axis=1)[:, None]
-    chosen = tf.where(has_outside, closest_outside, farthest_inside)
-    losses = tf.nn.relu(d - chosen + tf.cast(margin, emb.dtype))
-    mask = tf.logical_and(positive, has_neg)
-    loss = _safe_mean(losses, mask)
-    if return_active:
-        return loss, _safe_mean(tf.cast(losses > 0, emb.dtype), mask)
-    return loss
+    closest_outside = tf.argmin(tf.where(outside, d_an, big), axis=2, output_type=tf.int32)
+    farthest_inside = tf.argmax(tf.where(neg, d_an, -big), axis=2, output_type=tf.int32)
+    return tf.where(tf.reduce_any(outside, axis=2), closest_outside, farthest_inside)
 
 
 def triplet_semihard_teacher_margins(
@@ -90,14 +95,7 @@ def triplet_semihard_teacher_margins(
     """
     d = pairwise_sq_distances(emb)
     positive, negative = _masks(labels)
-    big = tf.reduce_max(d) + 1.0
-    d_ap = d[:, :, None]
-    d_an = d[:, None, :]
-    neg = negative[:, None, :]
-    outside = tf.logical_and(neg, d_an > d_ap)
-    closest_outside = tf.argmin(tf.where(outside, d_an, big), axis=2, output_type=tf.int32)
-    farthest_inside = tf.argmax(tf.where(neg, d_an, -big), axis=2, output_type=tf.int32)
-    chosen_n = tf.where(tf.reduce_any(outside, axis=2), closest_outside, farthest_inside)
+    chosen_n = _semihard_negatives(d, negative)
     chosen = tf.gather(d, chosen_n, batch_dims=1)  # d[a, chosen_n[a, p]]
 
     teacher = tf.cast(teacher, emb.dtype)

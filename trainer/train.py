@@ -89,6 +89,7 @@ class TrainConfig:
     threads: int = 0
     augment: str = "basic"  # "none" or a recipe of trainer.augment.AUGMENTS
     resume: bool = False
+    init_from: str = ""  # start from this encoder's weights (.keras, or an int8 .tflite)
     progress: bool = True
 
 
@@ -262,7 +263,11 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     optimizer.build(train_vars)
 
     state = {"epoch": 0, "step": 0, "elapsed": 0.0, "history": []}
-    if cfg.resume and (ckpt_dir / "state.json").exists():
+    resuming = cfg.resume and (ckpt_dir / "state.json").exists()
+    if cfg.init_from and not resuming:
+        _init_weights(model, cfg, train_set)
+        _log(cfg, f"weights from {cfg.init_from}")
+    if resuming:
         state = _load_checkpoint(ckpt_dir, model, optimizer, extra)
         sampler.rng = np.random.default_rng([cfg.seed, state["step"]])
         _log(cfg, f"resumed at epoch {state['epoch']} step {state['step']}")
@@ -516,6 +521,37 @@ def _monitor(model, val_pairs, monitor) -> dict:
         m = verification_metrics(pair_scores(emb[ia], emb[ib]), same)
         out.update(pairs_acc=m["kfold_accuracy"], pairs_auc=m["auc"])
     return out
+
+
+def _init_weights(model, cfg: TrainConfig, faces: FaceSet) -> None:
+    """Copy a trained encoder's weights into ``model``: a run's ``encoder.keras``, or a shipped
+    int8 ``.tflite`` rebuilt in float by :mod:`trainer.recover` (BatchNorm statistics measured
+    on 512 of ``faces``). The optimizer and learning-rate schedule start fresh (a warm restart)."""
+    import keras
+
+    path = Path(cfg.init_from)
+    if not path.is_file():
+        raise TrainingError(f"--init-from: {path} is not a file")
+    if path.suffix == ".tflite":
+        from trainer.recover import encoder_from_tflite
+
+        rng = np.random.default_rng(cfg.seed)
+        pick = rng.choice(len(faces.crops), min(512, len(faces.crops)), replace=False)
+        source = encoder_from_tflite(
+            path, faces.crops[np.sort(pick)], embedding_size=cfg.embedding_size, width=cfg.width
+        )
+    else:
+        try:
+            source = keras.models.load_model(path, compile=False)
+        except (OSError, ValueError) as exc:
+            raise TrainingError(f"--init-from {path}: {str(exc).splitlines()[0]}") from None
+    try:
+        model.set_weights(source.get_weights())
+    except ValueError:
+        raise TrainingError(
+            f"--init-from {path}: a different architecture than --input-size {cfg.input_size} "
+            f"--width {cfg.width} --embedding-size {cfg.embedding_size}"
+        ) from None
 
 
 def _save_checkpoint(ckpt_dir: Path, model, optimizer, extra, state) -> None:
