@@ -122,6 +122,7 @@ def summarise(label: str, run: Path, ev: dict) -> dict:
         "input_size": s["input_size"],
         "width": s["width"],
         "teacher_margin_max": s.get("teacher_margin_max", 0.0),
+        "init_from": s.get("init_from") or None,
         "train_minutes": rec["train_minutes"],
         "steps": hist[-1]["step"] if hist else 0,
         "images_per_s": round(sum(ips) / max(1, len(ips)), 1),
@@ -257,15 +258,19 @@ def plot_curves(summaries: list[dict], path: Path = CURVE) -> None:
     ``STEP_ZOOM``), the second because the machine's speed differs between days."""
     fig, (ax_min, ax_step) = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
     for r, (colour, ls) in zip(summaries, curve_styles(summaries), strict=True):
+        start = r.get("start_minutes", 0.0)  # a run continued from a trained model
         points = [
-            (h["minutes"], h["step"], h["pairs_acc"]) for h in r["history"] if h.get("pairs_acc")
+            (start + h["minutes"], h["step"], h["pairs_acc"])
+            for h in r["history"]
+            if h.get("pairs_acc")
         ]
         if not points:
             continue
         minutes, steps, accs = zip(*points, strict=True)
         label = f"{r['label']}: {r['devtest']['kfold_accuracy']:.3f}"
         ax_min.plot(minutes, accs, ls=ls, color=colour, marker=".", ms=4, label=label)
-        ax_step.plot(steps, accs, ls=ls, color=colour, marker=".", ms=4)  # clipped by xlim
+        if not start:  # a continued run's steps do not start from scratch
+            ax_step.plot(steps, accs, ls=ls, color=colour, marker=".", ms=4)  # clipped by xlim
     for ax in (ax_min, ax_step):
         for name, value in TARGETS.items():
             ax.axhline(value, ls="--", lw=0.8, color="grey")
@@ -376,6 +381,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="LABEL=DIR",
         help="evaluate a finished run folder and store its summary under LABEL; repeatable",
     )
+    ap.add_argument(
+        "--start-minutes",
+        type=float,
+        default=0.0,
+        help="with --add-run: training minutes the run's --init-from model already had (its "
+        "curve is drawn from there)",
+    )
+    ap.add_argument("--note", default="", help="with --add-run: a note printed under the table")
     ap.add_argument("--report-only", action="store_true", help="only re-write the doc and curve")
     args = ap.parse_args(argv)
 
@@ -397,10 +410,15 @@ def main(argv: list[str] | None = None) -> int:
             if not label or not (Path(path) / "training.json").is_file():
                 ap.error(f"--add-run {item!r}: expected LABEL=DIR with DIR/training.json")
             todo.append((label, Path(path)))
+    added = {label for label, _ in todo[len(todo) - len(args.add_run) :]}
     for label, run in todo:
         print(f"evaluating {label} ({run})", flush=True)
         summary = summarise(label, run, evaluate_run(run))
         summary["int8_ms_per_face"] = int8_ms_per_face(summary["input_size"], summary["width"])
+        if label in added and args.start_minutes:
+            summary["start_minutes"] = args.start_minutes
+        if label in added and args.note:
+            summary["note"] = args.note
         print("wrote", save_summary(summary))
     print(report(load_summaries()))
     return 0

@@ -114,3 +114,18 @@ def test_int8_cost_of_an_architecture_grows_with_its_input():
     """The table's ms/face column: an untrained encoder converted to int8 and timed on LiteRT."""
     small, large = bt.int8_ms_per_face(32, 0.25, runs=40), bt.int8_ms_per_face(64, 0.25, runs=40)
     assert 0 < small < large
+
+
+def test_a_continued_run_records_its_start_and_is_drawn_from_there(tmp_path, monkeypatch):
+    run = _run(tmp_path, "c", 95.0, "dlib")
+    record = json.loads((run / "training.json").read_text())
+    record["settings"]["init_from"] = "edge/models/doorface-default.tflite"
+    (run / "training.json").write_text(json.dumps(record))
+    summary = bt.summarise("continued", run, EVAL)
+    assert summary["init_from"] == "edge/models/doorface-default.tflite"
+    summary["start_minutes"] = 85.0
+    drawn = []
+    monkeypatch.setattr(bt.plt.Axes, "plot", lambda self, x, y, **kw: drawn.append(list(x)))
+    bt.plot_curves([summary], tmp_path / "curve.png")
+    # minutes from where the model it started from ended; not on the from-scratch steps panel
+    assert drawn == [[85.0 + 47.5, 85.0 + 95.0]]
