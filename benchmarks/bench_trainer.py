@@ -235,14 +235,17 @@ def curve_styles(summaries: list[dict]) -> list[tuple[str, str]]:
     """(colour, line style) per summary: one colour per setup (loss, teacher, head), one line
     style per budget (dotted, dashed, dash-dot for the shorter ones; the longest solid), so
     equal-budget rows share a style and one loss keeps one colour."""
-    setups = list(dict.fromkeys(setup(r) + crop(r) for r in summaries))
+    def key(r: dict) -> str:  # a continued run is its own setup: it does not start from zero
+        return setup(r) + crop(r) + (" from " + r["init_from"] if r.get("init_from") else "")
+
+    setups = list(dict.fromkeys(key(r) for r in summaries))
     budgets = sorted({round(r["train_minutes"]) for r in summaries})
     short = [":", "--", "-."]
     style = {b: short[i % len(short)] for i, b in enumerate(budgets[:-1])}
     style[budgets[-1]] = "-"
     return [
         (
-            to_hex(plt.cm.tab20(setups.index(setup(r) + crop(r)) % 20)),
+            to_hex(plt.cm.tab20(setups.index(key(r)) % 20)),
             style[round(r["train_minutes"])],
         )
         for r in summaries
