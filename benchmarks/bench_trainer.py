@@ -235,6 +235,7 @@ def curve_styles(summaries: list[dict]) -> list[tuple[str, str]]:
     """(colour, line style) per summary: one colour per setup (loss, teacher, head), one line
     style per budget (dotted, dashed, dash-dot for the shorter ones; the longest solid), so
     equal-budget rows share a style and one loss keeps one colour."""
+
     def key(r: dict) -> str:  # a continued run is its own setup: it does not start from zero
         return setup(r) + crop(r) + (" from " + r["init_from"] if r.get("init_from") else "")
 
