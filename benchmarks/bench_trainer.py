@@ -397,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     todo: list[tuple[str, Path]] = []
+    added: set[str] = set()  # labels of --add-run runs (--start-minutes and --note apply to them)
     if not args.report_only:
         for loss in filter(None, args.variants.split(",")):
             out = Path(args.out) / f"{loss}-{args.minutes:g}min"
@@ -414,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             if not label or not (Path(path) / "training.json").is_file():
                 ap.error(f"--add-run {item!r}: expected LABEL=DIR with DIR/training.json")
             todo.append((label, Path(path)))
-    added = {label for label, _ in todo[len(todo) - len(args.add_run) :]}
+            added.add(label)
     for label, run in todo:
         print(f"evaluating {label} ({run})", flush=True)
         summary = summarise(label, run, evaluate_run(run))

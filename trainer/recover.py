@@ -45,9 +45,9 @@ def _dequantize(detail: dict, values: np.ndarray) -> np.ndarray:
 def folded_weights(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
     """Layer name -> (Keras-layout kernel, folded bias, op) for every convolution of an int8
     encoder. Conv kernels come out (kh, kw, in, out); depthwise kernels (kh, kw, C, 1)."""
-    from ai_edge_litert.interpreter import Interpreter
+    from edge.embedder import interpreter_class
 
-    interpreter = Interpreter(model_path=str(path))
+    interpreter = interpreter_class()(model_path=str(path))
     interpreter.allocate_tensors()
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
     out: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
@@ -100,25 +100,26 @@ def encoder_from_tflite(
                 f"{wanted} (layer {conv.name} is {kernel.shape}, expected {tuple(conv.kernel.shape)})"
             )
         conv.kernel.assign(kernel)
-        bn = model.get_layer(conv.name + "_bn")
-        _set_bn(bn, np.zeros_like(folded[conv.name][1]), np.ones_like(folded[conv.name][1]))
-        bn.beta.assign(folded[conv.name][1])
+        bias = folded[conv.name][1]
+        _set_bn(model.get_layer(conv.name + "_bn"), np.zeros_like(bias), np.ones_like(bias), bias)
     # every convolution's raw output on real faces, measured in one pass (BatchNorm is now the
     # identity plus the folded bias, so each layer sees what the int8 model's layer sees)
     probe = keras.Model(model.inputs, [c.output for c in convs])
     raw = probe.predict(crops.astype(np.float32), batch_size=128, verbose=0)
     for conv, z in zip(convs, raw, strict=True):
         z = z.reshape(-1, z.shape[-1]).astype(np.float64)
-        mean, std = z.mean(axis=0), z.std(axis=0)
-        bn = model.get_layer(conv.name + "_bn")
-        _set_bn(bn, mean, std)
-        bn.beta.assign((mean + folded[conv.name][1]).astype(np.float32))
+        _set_bn(
+            model.get_layer(conv.name + "_bn"), z.mean(axis=0), z.std(axis=0), folded[conv.name][1]
+        )
     return model
 
 
-def _set_bn(bn, mean: np.ndarray, std: np.ndarray) -> None:
-    """BatchNorm that maps z to z - mean + beta (beta set by the caller) in inference mode."""
+def _set_bn(bn, mean: np.ndarray, std: np.ndarray, bias: np.ndarray) -> None:
+    """BatchNorm that maps z to z + bias in inference mode (moving statistics ``mean``, ``std``;
+    gamma = std, beta = mean + bias), and close to it in training mode on batches like those the
+    statistics came from."""
     var = np.maximum(std.astype(np.float64) ** 2, bn.epsilon) - bn.epsilon
     bn.moving_mean.assign(mean.astype(np.float32))
     bn.moving_variance.assign(var.astype(np.float32))
     bn.gamma.assign(np.sqrt(var + bn.epsilon).astype(np.float32))
+    bn.beta.assign((mean + bias).astype(np.float32))
