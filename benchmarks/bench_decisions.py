@@ -26,6 +26,11 @@ busy machine that drops frames can differ by a visit or two).
 
     .venv/bin/python -m benchmarks.bench_decisions --seeds 26 --first-seed 10 --write \\
         --variant default: --variant 'vote:tracking.decision="vote"'
+
+A candidate encoder is gated the same way before it ships: ``--model cand.tflite`` enrols,
+records and scores with it (its threshold, cohort and confidence from its manifest), in a
+workdir of its own, and is never written into the docs. 312 strangers instead of bench_door's
+36 is what lets "0 wrong names" mean something for a new model.
 """
 
 from __future__ import annotations
@@ -64,7 +69,8 @@ if TYPE_CHECKING:
 
 T0 = 1.8e9  # the clip's clock starts here (any wall-clock time; only differences matter)
 #: What a variant may change: what acts after the embedding. Anything else (model, detector,
-#: flip, exposure) changes the recorded faces and needs bench_door.
+#: flip, exposure) changes the recorded faces: a model is compared with ``--model`` (its own
+#: recording, in its own workdir), the rest needs bench_door.
 REPLAYABLE = {"tracking": None, "cooldown": None, "recognition": {"threshold", "margin"}}
 
 
@@ -95,6 +101,23 @@ def check_replayable(variant: Variant) -> None:
                 )
 
 
+def with_model(variant: Variant, model: str) -> Variant:
+    """The variant run on ``model`` (an encoder .tflite; "" = the shipped one)."""
+    if not model:
+        return variant
+    overrides = {section: dict(table) for section, table in variant.overrides.items()}
+    overrides.setdefault("recognition", {})["model"] = model
+    return Variant(variant.name, overrides)
+
+
+@functools.cache
+def model_id_of(model: str) -> str:
+    from edge.embedder import Embedder
+    from edge.pipeline import resolve_model
+
+    return Embedder(resolve_model(model or None)).model_id
+
+
 def config_of(variant: Variant, clip: Path):
     from edge.daemon.config import parse
 
@@ -103,13 +126,15 @@ def config_of(variant: Variant, clip: Path):
 
 
 # -- recording ------------------------------------------------------------------------------
-def record(clip: Path, plan: door_clips.ClipPlan) -> None:
-    """Every frame of the clip through the default daemon's recognizer -> ``faces.npz``."""
+def record(clip: Path, plan: door_clips.ClipPlan, model: str = "") -> None:
+    """Every frame of the clip through the default daemon's recognizer (on ``model`` when
+    given) -> ``faces.npz``."""
     import cv2
 
     from edge.daemon.loop import recognizer_from_config
 
-    recognizer = recognizer_from_config(config_of(parse_variant("default:"), clip))
+    default = with_model(parse_variant("default:"), model)
+    recognizer = recognizer_from_config(config_of(default, clip))
     frame, boxes, sharp, emb = [], [], [], []
     for i in range(plan.frames):
         image = cv2.imread(str(clip / "frames" / f"{i:06d}.jpg"))
@@ -223,26 +248,35 @@ def replay(clip: Path, plan: door_clips.ClipPlan, variant: Variant) -> dict:
 
 
 # -- main ---------------------------------------------------------------------------------------
-def prepare(seed: int, workdir: Path) -> tuple[Path, door_clips.ClipPlan]:
-    """The seed's clip, gallery and recorded faces (made once, reused from ``workdir``)."""
+def prepare(seed: int, workdir: Path, model: str = "") -> tuple[Path, door_clips.ClipPlan]:
+    """The seed's clip, gallery and recorded faces (made once with ``model``, reused from
+    ``workdir``; a recording by another model is refused)."""
     from edge.detectors import create_detector
 
     clip = workdir / f"seed{seed}"
     plan_file = clip / "plan.json"
     if (clip / "faces.npz").is_file() and plan_file.is_file():
+        recorded_by = str(np.load(clip / "faces.npz")["model_id"])
+        if recorded_by != model_id_of(model):
+            raise BenchError(
+                f"{clip}: recorded with model {recorded_by}, not {model_id_of(model)} "
+                "(give each --model its own --workdir)"
+            )
         return clip, door_clips.ClipPlan.from_json(json.loads(plan_file.read_text()))
     shutil.rmtree(clip, ignore_errors=True)
     plan = make_clip(seed, False, create_detector(), clip)
-    problems = enrol(list(plan.household), SHARED / "lfw", clip / "gallery.npz")
+    problems = enrol(list(plan.household), SHARED / "lfw", clip / "gallery.npz", model)
     if problems:
         raise BenchError(f"seed {seed}: not enrolled: {'; '.join(problems)}")
-    record(clip, plan)
+    record(clip, plan, model)
     shutil.rmtree(clip / "frames")
     plan_file.write_text(json.dumps(plan.to_json()))
     return clip, plan
 
 
-def report_body(summaries: list[dict], variants: list[Variant], command: str) -> str:
+def report_body(
+    summaries: list[dict], variants: list[Variant], command: str, model: str = ""
+) -> str:
     from benchmarks._report import markdown_table
 
     seeds = sorted({s["seed"] for s in summaries})
@@ -260,7 +294,9 @@ def report_body(summaries: list[dict], variants: list[Variant], command: str) ->
     return (
         f"Command: `{command}`. Seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} clips): {household} "
         f"household and {len(first) - household} stranger visits per variant, made as the door "
-        "benchmark makes them; every frame through the default daemon's recognizer once, then "
+        "benchmark makes them; every frame through the default daemon's recognizer once"
+        + (f" (model {model})" if model else "")
+        + ", then "
         "each variant's threshold, tracker and decider replayed on the clip's clock "
         "(benchmarks/bench_decisions.py: no motion gate, no dropped frames; latencies are clip "
         "time to the deciding frame, without compute or MQTT, so lower bounds).\n\n"
@@ -306,15 +342,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first-seed", type=int, default=10, help="bench_door uses 0-2")
     ap.add_argument("--variant", action="append", help="NAME:section.key=value,... (repeatable)")
     ap.add_argument("--workdir", help="clips, galleries and recorded faces (reused when present)")
+    ap.add_argument(
+        "--model",
+        default="",
+        help="record and replay with this encoder .tflite instead of the shipped one "
+        "(a candidate; its own --workdir; not with --write)",
+    )
     ap.add_argument("--write", action="store_true", help="write the docs/BENCHMARKS.md section")
     args = ap.parse_args(argv)
     try:
+        if args.model and args.write:
+            raise BenchError("--write documents the shipped model; run a --model without it")
         variants = [parse_variant(v) for v in args.variant or ["default:"]]
         if len({v.name for v in variants}) != len(variants):
             raise BenchError("--variant: names must differ")
         for v in variants:
             check_replayable(v)
+        variants = [with_model(v, args.model) for v in variants]
+        for v in variants:
             config_of(v, Path())  # unknown keys and wrong types now, not after recording
+        model_id_of(args.model)  # a missing or broken model now, not after the first clip
         for need in (SHARED / "lfw", SHARED / "lfw-view1" / "pairsDevTest.txt"):
             if not need.exists():
                 raise BenchError(f"{need}: not found (../shared/data is needed)")
@@ -322,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         summaries = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             began = time.time()
-            clip, plan = prepare(seed, workdir)
+            clip, plan = prepare(seed, workdir, args.model)
             for v in variants:
                 summaries.append(replay(clip, plan, v))
             print(progress_line(seed, time.time() - began, summaries[-len(variants) :]))
@@ -333,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks.bench_decisions " + shlex.join(
         argv if argv is not None else sys.argv[1:]
     )
-    body = report_body(summaries, variants, command)
+    body = report_body(summaries, variants, command, args.model)
     print(body)
     if args.write:
         from benchmarks._report import write_section

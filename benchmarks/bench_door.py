@@ -153,15 +153,19 @@ def daemon_tables(
 
 
 # -- enrolment --------------------------------------------------------------------------------
-def enrol(household: list[door_clips.Person], lfw: Path, gallery: Path) -> list[str]:
+def enrol(
+    household: list[door_clips.Person], lfw: Path, gallery: Path, model: str = ""
+) -> list[str]:
     """Each member from their one enrolment photo with the real ``edge enroll`` (in-process,
-    default model and detector). Returns the problems, one line each (none when all enrolled)."""
+    default detector; the shipped model unless ``model`` names another). Returns the problems,
+    one line each (none when all enrolled)."""
     from edge.cli import main as edge_main
 
     problems = []
     for person in household:
         out, err = io.StringIO(), io.StringIO()
         argv = ["enroll", "--gallery", str(gallery), "--name", person.name]
+        argv += ["--model", model] if model else []
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             rc = edge_main([*argv, str(lfw / str(person.enrol))])
         if rc != 0:

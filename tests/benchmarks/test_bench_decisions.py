@@ -111,3 +111,35 @@ def test_variants_that_change_the_recorded_faces_are_refused(spec):
 def test_a_plan_survives_its_json(recorded):
     _, plan = recorded
     assert ClipPlan.from_json(plan.to_json()) == plan
+
+
+def test_a_candidate_model_is_added_to_every_variant():
+    variant = parse_variant('strict:recognition.threshold=0.7,tracking.decision="vote"')
+    on_candidate = bench_decisions.with_model(variant, "/tmp/candidate.tflite")
+    assert on_candidate.overrides["recognition"] == {
+        "threshold": 0.7,
+        "model": "/tmp/candidate.tflite",
+    }
+    assert on_candidate.overrides["tracking"] == {"decision": "vote"}
+    assert "model" not in variant.overrides["recognition"]  # the original is left as it was
+    assert bench_decisions.with_model(variant, "") == variant
+
+
+def test_a_recording_by_another_model_is_refused(recorded, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    clip, plan = recorded
+    shutil.copytree(clip, tmp_path / "seed0")
+    (tmp_path / "seed0" / "plan.json").write_text(json.dumps(plan.to_json()))
+    # the shipped model's recording is reused as it is
+    reused, reused_plan = bench_decisions.prepare(0, tmp_path)
+    assert reused == tmp_path / "seed0" and reused_plan == plan
+    monkeypatch.setattr(bench_decisions, "model_id_of", lambda model: "0123456789ab")
+    with pytest.raises(BenchError, match="recorded with model .*give each --model its own"):
+        bench_decisions.prepare(0, tmp_path, "/tmp/candidate.tflite")
+
+
+def test_a_candidate_is_not_written_into_the_docs(capsys):
+    assert bench_decisions.main(["--model", "x.tflite", "--write"]) == 1
+    assert "--write documents the shipped model" in capsys.readouterr().err
