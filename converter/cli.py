@@ -246,12 +246,14 @@ def cmd_operating_point(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     manifest = write_operating_point(args.model, op)
-    door = op.holdout["household"]
+    door, door_like = op.holdout["household"], op.holdout["household_door"]
     scale = "cosine" if manifest.cohort is None else f"cohort {manifest.cohort.file}"
     print(
         f"wrote {args.model.with_suffix('.json')}: threshold {manifest.threshold:.4f} ({scale}); "
         f"held-out households of {door['members']}: {door['stranger_rate']:.1%} of strangers' "
-        f"photos named, {door['members_named_right']:.1%} of members' named right"
+        f"photos named, {door['members_named_right']:.1%} of members' named right; "
+        f"with door-like visitors (small, dark, side-lit): {door_like['stranger_rate']:.1%} and "
+        f"{door_like['members_named_right']:.1%}"
     )
     return 0
 

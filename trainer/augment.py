@@ -167,3 +167,37 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     u8 = np.clip(img, 0, 255).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, quality])
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) if ok else img
+
+
+#: The door benchmark's conditions (benchmarks/door_clips.py), for held-out probes: converter
+#: operating-point shows every held-out photo in one of them to measure a model at the door
+#: without the test people.
+DOOR_CONDITIONS = ("normal", "small", "dark", "side-lit")
+
+
+def door_probe(crop: np.ndarray, condition: str, rng: np.random.Generator) -> np.ndarray:
+    """An aligned uint8 crop as the door shows it in ``condition``: a 36-52 px face (the door's
+    small faces are 40-60 px boxes), under-exposed to 20-35% with sensor noise and the camera's
+    gain, or lit from one side with the other at 15-30%; "normal" is the crop as it is."""
+    if condition == "small":
+        out = small_face(crop, int(rng.integers(36, 53)))
+    elif condition == "dark":
+        out = dark(crop, float(rng.uniform(0.2, 0.35)), rng)
+    elif condition == "side-lit":
+        out = side_light(crop, float(rng.choice([0.0, np.pi])), float(rng.uniform(0.15, 0.3)))
+    elif condition == "normal":
+        return crop
+    else:
+        raise ValueError(f"door condition {condition!r}: one of {', '.join(DOOR_CONDITIONS)}")
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def door_probes(crops: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Every crop in one door condition, a quarter each in a seeded order: (probes uint8, the
+    index into :data:`DOOR_CONDITIONS` of each)."""
+    rng = np.random.default_rng(seed)
+    conditions = rng.permutation(np.arange(len(crops)) % len(DOOR_CONDITIONS))
+    probes = np.stack(
+        [door_probe(c, DOOR_CONDITIONS[k], rng) for c, k in zip(crops, conditions, strict=True)]
+    )
+    return probes, conditions

@@ -146,9 +146,16 @@ def household_threshold(
     draws: int = HOUSEHOLD_DRAWS,
     margin: float = 0.05,
     seed: int = 0,
+    probes: np.ndarray | None = None,
+    threshold: float | None = None,
 ) -> dict:
     """The threshold at which ``stranger_rate`` of strangers' photos are named at a simulated
     door, and how many members' photos get their right name there.
+
+    ``probes``: embeddings of the same photos, row for row, as the door shows them (e.g.
+    :func:`trainer.augment.door_probes`): members are enrolled from ``embeddings`` (a good
+    phone picture) and visitors and strangers matched from ``probes``. ``threshold``: measure
+    the rates at this threshold instead of fitting one.
 
     Each draw picks ``members`` people with 2+ photos, enrols each from one random photo (the
     gallery a user makes from a phone picture), and matches every other photo of them
@@ -161,6 +168,9 @@ def household_threshold(
     """
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
+    probes = embeddings if probes is None else probes
+    if len(probes) != len(embeddings):
+        raise ValueError(f"{len(probes)} probes for {len(embeddings)} embeddings")
     per = {label: np.flatnonzero(labels == label) for label in np.unique(labels)}
     multi = [label for label, rows in per.items() if len(rows) >= 2]
     if len(multi) < members or len(per) <= members:
@@ -182,7 +192,7 @@ def household_threshold(
             (visitors, visitor_top, visitor_right),
             (strangers, stranger_top, None),
         ):
-            scores = scoring.pairwise(embeddings[rows], gallery)
+            scores = scoring.pairwise(probes[rows], gallery)
             ranked = np.sort(scores, axis=1)
             clear = ranked[:, -1] - ranked[:, -2] >= margin
             tops.append(np.where(clear, ranked[:, -1], -np.inf))
@@ -190,8 +200,9 @@ def household_threshold(
                 right.append(scores.argmax(axis=1) == np.asarray(owner))
     v_top, v_right, s_top = (np.concatenate(x) for x in (visitor_top, visitor_right, stranger_top))
     # the loosest threshold naming at most stranger_rate of them: just above the k-th best
-    k = int(np.floor(stranger_rate * len(s_top)))
-    threshold = float(np.nextafter(np.sort(s_top)[::-1][k], np.inf))
+    if threshold is None:
+        k = int(np.floor(stranger_rate * len(s_top)))
+        threshold = float(np.nextafter(np.sort(s_top)[::-1][k], np.inf))
     named = v_top >= threshold
     return {
         "threshold": threshold,

@@ -58,6 +58,9 @@ def test_fit_and_write_round_trip(small_root, tmp_path, pairs_dev_test):
     assert 0.0 < op.threshold < 1.0
     h = op.holdout
     assert h["threshold_at_far_1e-3"] >= h["threshold_at_far_1e-2"]
+    door_like = h["household_door"]  # door-like visitors, measured at the fitted threshold
+    assert door_like["threshold"] == op.threshold
+    assert door_like["members_named_right"] <= h["household"]["members_named_right"] + 0.05
     assert op.threshold == h["household"]["threshold"] and h["household"]["stranger_rate"] <= 0.02
     assert h["tar_at_far_1e-2"] > 0.3  # the shipped model separates LFW people
     manifest = write_operating_point(model, op)

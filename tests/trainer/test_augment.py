@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from trainer.augment import (
     AugmentConfig,
@@ -179,3 +180,29 @@ def test_door_conditions_occur_at_their_rates():
     only_dark = dataclasses.replace(OFF, dark_p=1.0)
     out = augment_batch(crops, np.random.default_rng(5), only_dark)
     assert (out.reshape(40, -1).mean(axis=1) < 130).all()
+
+
+def test_door_probes_show_each_condition_a_quarter_of_the_time():
+    from trainer.augment import DOOR_CONDITIONS, door_probes
+
+    crop = np.random.default_rng(0).integers(60, 200, (64, 64, 3)).astype(np.uint8)
+    crops = np.repeat(crop[None], 40, axis=0)
+    probes, conditions = door_probes(crops, seed=3)
+    assert probes.shape == crops.shape and probes.dtype == np.uint8
+    assert np.bincount(conditions).tolist() == [10, 10, 10, 10]
+    normal, small, dark, side = (conditions == k for k in range(len(DOOR_CONDITIONS)))
+    np.testing.assert_array_equal(probes[normal], crops[normal])  # "normal" is the photo
+    grad = [np.abs(np.diff(p.astype(np.float32), axis=1)).mean() for p in probes]
+    assert max(np.array(grad)[small]) < np.abs(np.diff(crops[0].astype(np.float32), axis=1)).mean()
+    assert probes[dark].mean() < 0.9 * crops[0].mean()  # darker even after the camera's gain
+    halves = [(p[:, :32].mean(), p[:, 32:].mean()) for p in probes[side]]
+    assert all(max(a, b) > 1.5 * min(a, b) for a, b in halves)  # one side in shadow
+    again, _ = door_probes(crops, seed=3)
+    np.testing.assert_array_equal(again, probes)
+
+
+def test_an_unknown_door_condition_is_refused():
+    from trainer.augment import door_probe
+
+    with pytest.raises(ValueError, match="door condition 'foggy'"):
+        door_probe(_crops(1, 64)[0], "foggy", np.random.default_rng(0))

@@ -120,3 +120,30 @@ def test_household_threshold_names_at_most_the_stranger_rate():
             named += s[-1] - s[-2] >= 0.05 and s[-1] >= point["threshold"]
             total += 1
     assert total == point["stranger_photos"] and named / total == point["stranger_rate"]
+
+
+def test_household_door_probes_and_a_given_threshold():
+    """Visitors and strangers come from ``probes`` (enrolment from the embeddings): the same
+    embeddings give the same point, noisier probes name fewer members at the same threshold."""
+    from edge.scoring import Scoring
+    from trainer.calibration import household_threshold
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(30, 16))
+    labels = np.repeat(np.arange(30), 4)
+
+    def unit(x):
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    e = unit(centres[labels] + 0.6 * rng.normal(size=(120, 16)))
+    kw = dict(stranger_rate=0.05, members=5, draws=20)
+    clean = household_threshold(e, labels, Scoring(0.0), **kw)
+    assert household_threshold(e, labels, Scoring(0.0), probes=e, **kw) == clean
+    noisy = unit(e + 0.8 * rng.normal(size=e.shape))
+    door = household_threshold(
+        e, labels, Scoring(0.0), probes=noisy, threshold=clean["threshold"], **kw
+    )
+    assert door["threshold"] == clean["threshold"]
+    assert door["members_named_right"] < clean["members_named_right"]
+    with pytest.raises(ValueError, match="3 probes for 120 embeddings"):
+        household_threshold(e, labels, Scoring(0.0), probes=e[:3], **kw)
