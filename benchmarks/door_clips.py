@@ -54,9 +54,10 @@ from edge.demo import HEIGHT, WIDTH, face_square, paste
 from edge.detectors import Face
 from edge.errors import ImageError
 from edge.image import load_image
+from trainer.augment import DOOR_CONDITIONS
 from trainer.data import pair_file_people
 
-CONDITIONS = ("normal", "small", "dark", "side-lit")
+CONDITIONS = DOOR_CONDITIONS  # the conditions converter operating-point's door-like probes show too
 FPS = 15.0
 FRAMES_PER_PHOTO = 10
 PHOTOS_PER_VISIT = 2

@@ -169,9 +169,9 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) if ok else img
 
 
-#: The door benchmark's conditions (benchmarks/door_clips.py), for held-out probes: converter
-#: operating-point shows every held-out photo in one of them to measure a model at the door
-#: without the test people.
+#: The door's conditions: the door benchmark's clips are made in them (benchmarks/door_clips.py),
+#: and converter operating-point shows every held-out photo in one of them (:func:`door_probes`)
+#: to measure a model at the door without the test people.
 DOOR_CONDITIONS = ("normal", "small", "dark", "side-lit")
 
 
