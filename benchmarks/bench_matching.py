@@ -56,7 +56,11 @@ def main() -> None:
         crops = []
         for p in paths:
             try:
-                crops.append(face_crop_from_file(p, detector, embedder.input_size).crop)
+                crops.append(
+                    face_crop_from_file(
+                        p, detector, embedder.input_size, embedder.preprocessing
+                    ).crop
+                )
             except DoorfaceError:
                 continue
         return embedder.embed(np.stack(crops))

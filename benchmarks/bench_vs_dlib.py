@@ -83,7 +83,8 @@ class Ours:
             self.misses += 1
             x, y, w, h = CENTRE_BOX
             landmarks = BOX_LANDMARKS * np.array([w, h], np.float32) + np.array([x, y], np.float32)
-        return align_face(image, landmarks, self.embedder.input_size)
+        e = self.embedder
+        return align_face(image, landmarks, e.input_size, e.preprocessing)
 
     def embed_image(self, image: np.ndarray) -> np.ndarray:
         return self.embedder.embed(self.crop(image))[0]
@@ -92,7 +93,12 @@ class Ours:
         faces = self.detector.detect(image)
         if faces:
             crops = np.stack(
-                [align_face(image, f.landmarks, self.embedder.input_size) for f in faces]
+                [
+                    align_face(
+                        image, f.landmarks, self.embedder.input_size, self.embedder.preprocessing
+                    )
+                    for f in faces
+                ]
             )
             self.embedder.embed(crops)
         return len(faces)
@@ -196,7 +202,9 @@ embedder = Embedder({model!r}, flip={flip}, exposure={exposure})
 detector = create_detector(DetectorSettings(detect_width=320))
 for frame in frames:
     for face in detector.detect(frame):
-        embedder.embed(align_face(frame, face.landmarks, embedder.input_size))
+        embedder.embed(
+            align_face(frame, face.landmarks, embedder.input_size, embedder.preprocessing)
+        )
 """
 RSS_DLIB = """
 import face_recognition

@@ -215,7 +215,11 @@ def bench_negatives() -> dict | None:
         crops = []
         for f in [f for f, lab in zip(files, labels, strict=True) if lab == person]:
             try:
-                crops.append(face_crop_from_file(f, detector, embedder.input_size).crop)
+                crops.append(
+                    face_crop_from_file(
+                        f, detector, embedder.input_size, embedder.preprocessing
+                    ).crop
+                )
             except DoorfaceError:
                 continue
         return embedder.embed(np.stack(crops)) if crops else np.zeros((0, 1))

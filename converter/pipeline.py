@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from converter.embed import (
 from converter.errors import ConverterError
 from converter.inspect import inspect_bytes
 from converter.manifest import build_manifest, read_training_json, sha256_bytes
+from edge.align import PREPROCESS_VERSION, TEMPLATES
 from edge.confidence import ConfidenceModel
 from edge.detectors import TRAINING_DETECTOR, Detector, DetectorSettings, create_detector
 from edge.manifest import DetectorRecord, ModelManifest, manifest_path_for, sha256_file
@@ -49,6 +50,7 @@ class QuantizeOptions:
     seed: int = 0
     per_channel: bool = True
     progress: bool = True
+    preprocessing: str = PREPROCESS_VERSION  # the crops' alignment (edge.align.TEMPLATES)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -87,6 +89,7 @@ def quantize(
         raise ConverterError("--pairs and --images go together")
     check_output_path(out)
     training = read_training_json(model_path) if model_path.suffix == ".keras" else None
+    opts = replace(opts, preprocessing=preprocessing_of(model_path, training, opts.preprocessing))
     model = load_encoder(model_path)
     size, dim = encoder_shapes(model, str(model_path))
     detector = None
@@ -101,6 +104,7 @@ def quantize(
             detector=detector,
             seed=opts.seed,
             progress=opts.progress,
+            preprocessing=opts.preprocessing,
         )
     if faces is not None and faces.shape[1:] != (size, size, 3):
         raise ConverterError(f"calibration faces have shape {faces.shape[1:]}, model takes {size}")
@@ -143,6 +147,7 @@ def quantize(
             threshold=threshold or 0.0,
             input_size=size,
             embedding_size=dim,
+            preprocessing=opts.preprocessing,
         )
         if faces is not None:
             metrics["cosine_agreement_calibration_faces"] = cosine_stats(
@@ -161,6 +166,7 @@ def quantize(
                 size,
                 threshold,
                 progress=opts.progress,
+                preprocessing=opts.preprocessing,
             )
             metrics.update(pair_metrics)
             if threshold is None:
@@ -202,6 +208,7 @@ def quantize(
             extra=extra,
             detector=detector_trained_with(model_path, training, detector),
             confidence=confidence_trained_with(model_path, training),
+            preprocessing=opts.preprocessing,
         )
         tmp_json = _temp_in(out.parent, manifest_path_for(out).name)
         _write_fsync(tmp_json, (json.dumps(manifest.to_json(), indent=2) + "\n").encode())
@@ -218,6 +225,21 @@ def quantize(
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
+
+
+def preprocessing_of(model_path: Path, training: dict[str, Any] | None, default: str) -> str:
+    """The alignment the model takes: ``training.json``'s ``preprocessing`` (an imported model
+    names one, :mod:`converter.dlib_resnet`), else ``default``; ConverterError for one this
+    edge does not know."""
+    if training is None or "preprocessing" not in training:
+        return default
+    value = training["preprocessing"]
+    if value not in TEMPLATES:
+        raise ConverterError(
+            f"{model_path.parent / 'training.json'}: preprocessing: {value!r} is none of "
+            f"{', '.join(map(repr, TEMPLATES))}"
+        )
+    return value
 
 
 def detector_trained_with(
@@ -255,13 +277,16 @@ def evaluate_pairs(
     threshold: float | None,
     *,
     progress: bool = True,
+    preprocessing: str = PREPROCESS_VERSION,
 ) -> tuple[dict[str, Any], float]:
     """Verification metrics of float and TFLite on a pair file, and the TFLite's best threshold.
 
     Images without a detected face score -1 (decided "different"), which is what the edge would
     do with them. Returns (metrics, threshold calibrated on the TFLite scores).
     """
-    crops, ok, ia, ib, same = pair_file_faces(pairs_file, images, size, detector, progress=progress)
+    crops, ok, ia, ib, same = pair_file_faces(
+        pairs_file, images, size, detector, progress=progress, preprocessing=preprocessing
+    )
     valid = ok[ia] & ok[ib]
     emb_f = keras_embeddings(model, crops)
     emb_q = tflite_embeddings(tflite_path, crops, manifest=manifest)

@@ -3,6 +3,12 @@
 The trainer, the converter and the edge all call :func:`align_face`. Changing anything here
 changes what the encoder sees, so bump :data:`PREPROCESS_VERSION` with it: the trainer's face
 cache is keyed by it and model manifests record it.
+
+A model names its preprocessing in its manifest (``input.preprocessing``): which landmark
+template its crops are aligned to. Doorface's own encoders use :data:`PREPROCESS_VERSION`
+(ArcFace's template); the imported dlib ResNet (``converter import-dlib``) takes dlib's face
+chips, whose framing :data:`TEMPLATE_DLIB_150` reproduces from YuNet's landmarks. Everything
+else (similarity transform, interpolation, colour order) is the same for both.
 """
 
 from __future__ import annotations
@@ -28,9 +34,32 @@ TEMPLATE_112 = np.array(
 )
 
 
-def template(size: int) -> np.ndarray:
-    """Landmark positions (5x2, float64) in a ``size`` x ``size`` aligned crop."""
-    return TEMPLATE_112 * (size / 112.0)
+#: Where YuNet puts the 5 landmarks on dlib's own 150x150 face chips (``get_face_chip``,
+#: padding 0.25: what dlib's face recognition ResNet was trained on): the median over 399
+#: LFW photos outside pairsDevTest, each chipped by dlib (HOG box, dlib's 5-point shape
+#: predictor) and detected by YuNet at full size (spread 3-4 px per point). Aligning YuNet's
+#: landmarks to it gives dlib's framing without dlib's detector or shape predictor.
+TEMPLATE_DLIB_150 = np.array(
+    [
+        [43.76, 47.05],
+        [101.67, 46.01],
+        [72.63, 77.81],
+        [48.79, 102.59],
+        [98.57, 101.92],
+    ],
+    dtype=np.float64,
+)
+#: The dlib ResNet's preprocessing: its crops are aligned to :data:`TEMPLATE_DLIB_150`.
+DLIB_CHIP = "dlib-chip-1"
+#: Every preprocessing an edge model may name: (template, the crop side it is given for).
+TEMPLATES = {PREPROCESS_VERSION: (TEMPLATE_112, 112.0), DLIB_CHIP: (TEMPLATE_DLIB_150, 150.0)}
+
+
+def template(size: int, preprocessing: str = PREPROCESS_VERSION) -> np.ndarray:
+    """Landmark positions (5x2, float64) in a ``size`` x ``size`` crop aligned for
+    ``preprocessing`` (a key of :data:`TEMPLATES`)."""
+    points, side = TEMPLATES[preprocessing]
+    return points * (size / side)
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -57,14 +86,21 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rotation, shift[:, None]])
 
 
-def align_face(image_bgr: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:
-    """Warp the face with these 5 landmarks onto the template: returns RGB uint8 (size, size, 3).
+def align_face(
+    image_bgr: np.ndarray,
+    landmarks: np.ndarray,
+    size: int,
+    preprocessing: str = PREPROCESS_VERSION,
+) -> np.ndarray:
+    """Warp the face with these 5 landmarks onto the template of ``preprocessing``: returns
+    RGB uint8 (size, size, 3).
 
     ``image_bgr`` is the frame in OpenCV's BGR order; the crop comes back in RGB, the order
     every doorface model takes. Pixels outside the frame are black. Bilinear interpolation:
     cheap, and the same on every machine.
     """
-    matrix = similarity_transform(np.asarray(landmarks, np.float64).reshape(5, 2), template(size))
+    points = np.asarray(landmarks, np.float64).reshape(5, 2)
+    matrix = similarity_transform(points, template(size, preprocessing))
     crop = cv2.warpAffine(
         image_bgr,
         matrix,
@@ -74,3 +110,24 @@ def align_face(image_bgr: np.ndarray, landmarks: np.ndarray, size: int) -> np.nd
         borderValue=(0, 0, 0),
     )
     return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+
+
+def realign_crops(
+    crops_rgb: np.ndarray,
+    size: int,
+    preprocessing: str,
+    source: str = PREPROCESS_VERSION,
+) -> np.ndarray:
+    """Crops aligned for ``source`` (any side) re-cut for ``preprocessing`` at ``size``: how a
+    gallery's stored (doorface) crops are re-embedded for a model with another template, and
+    how a model's crop of a visit becomes a stored crop. Parts of the new framing outside the
+    old crop come out black (dlib's chip reaches about 10% below a doorface crop's chin, a
+    doorface crop a little above a dlib chip's brows)."""
+    crops_rgb = np.asarray(crops_rgb, np.uint8)
+    if not len(crops_rgb):
+        return np.zeros((0, size, size, 3), np.uint8)
+    side = crops_rgb.shape[1]
+    out = np.empty((len(crops_rgb), size, size, 3), np.uint8)
+    for i, crop in enumerate(crops_rgb):
+        out[i] = align_face(crop[..., ::-1], template(side, source), size, preprocessing)
+    return out

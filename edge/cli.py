@@ -81,7 +81,11 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         )
     else:
         result = crops_from_images(
-            args.paths, detector, embedder.input_size, min_face=args.min_face
+            args.paths,
+            detector,
+            embedder.input_size,
+            min_face=args.min_face,
+            preprocessing=embedder.preprocessing,
         )
     for reason in result.skipped:
         print(f"skipped: {reason}", file=sys.stderr)

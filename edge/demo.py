@@ -239,7 +239,10 @@ def run_demo(
         )
         crops, stored = [], []
         for photo in enrol_photos:
-            chosen, _ = pick_enrolment_face(aligned_faces(photo, detector, embedder.input_size), 40)
+            faces = aligned_faces(
+                photo, detector, embedder.input_size, preprocessing=embedder.preprocessing
+            )
+            chosen, _ = pick_enrolment_face(faces, 40)
             if chosen is not None:
                 crops.append(chosen.crop)
                 stored.append(stored_crop(photo, chosen.face.landmarks))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.align import PREPROCESS_VERSION
+from edge.align import TEMPLATES
 from edge.errors import ModelError
 from edge.exposure import normalise_exposure
 from edge.manifest import ModelManifest, load_manifest, manifest_path_for, sha256_file
@@ -112,10 +112,10 @@ class Embedder:
         if len(head) < 8 or head[4:8] != b"TFL3":
             raise ModelError(f"{path}: not a TFLite model (no TFL3 identifier)")
         self.manifest = manifest or load_manifest(manifest_path_for(path))
-        if self.manifest.preprocessing != PREPROCESS_VERSION:
+        if self.manifest.preprocessing not in TEMPLATES:
             raise ModelError(
                 f"{path}: made for preprocessing {self.manifest.preprocessing!r}, "
-                f"this edge does {PREPROCESS_VERSION!r}"
+                f"this edge does {', '.join(map(repr, TEMPLATES))}"
             )
         if verify_sha256 and sha256_file(path) != self.manifest.tflite_sha256:
             raise ModelError(f"{path}: sha256 differs from its manifest (wrong or damaged file)")
@@ -158,12 +158,18 @@ class Embedder:
         if m.cohort is None:
             return Scoring(m.threshold, m.confidence)
         cohort = load_cohort(m.cohort, self.path.parent, m.embedding_size)
-        return Scoring(m.threshold, m.confidence, cohort, m.cohort.top_k, m.cohort.reference)
+        c = m.cohort
+        return Scoring(m.threshold, m.confidence, cohort, c.top_k, c.reference, c.gain, c.shift)
 
     @property
     def input_size(self) -> int:
         """Side of the square aligned crop this model takes."""
         return self.manifest.input_height
+
+    @property
+    def preprocessing(self) -> str:
+        """The alignment its crops need (a key of :data:`edge.align.TEMPLATES`)."""
+        return self.manifest.preprocessing
 
     @property
     def embedding_size(self) -> int:

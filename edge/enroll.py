@@ -20,7 +20,7 @@ from edge.errors import ImageError
 from edge.gallery import stored_crop
 from edge.image import list_images, load_image
 from edge.pipeline import sharpness
-from edge.preprocess import AlignedFace, aligned_faces
+from edge.preprocess import PREPROCESS_VERSION, AlignedFace, aligned_faces
 from edge.sources import open_source
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,11 @@ def pick_enrolment_face(faces: list[AlignedFace], min_face: int) -> tuple[Aligne
 
 
 def crops_from_images(
-    paths: list[str | Path], detector: Detector, size: int, min_face: int = 40
+    paths: list[str | Path],
+    detector: Detector,
+    size: int,
+    min_face: int = 40,
+    preprocessing: str = PREPROCESS_VERSION,
 ) -> EnrolResult:
     images, problems = list_images(paths)
     result = EnrolResult(skipped=list(problems))
@@ -64,7 +68,8 @@ def crops_from_images(
         except ImageError as exc:
             result.skipped.append(str(exc))
             continue
-        chosen, reason = pick_enrolment_face(aligned_faces(image, detector, size), min_face)
+        faces = aligned_faces(image, detector, size, preprocessing=preprocessing)
+        chosen, reason = pick_enrolment_face(faces, min_face)
         if chosen is None:
             result.skipped.append(f"{path}: {reason}")
             continue
@@ -87,8 +92,9 @@ def crops_from_source(
 ) -> EnrolResult:
     """Capture ``count`` crops of the one person in front of the source.
 
-    Sharp: Laplacian variance >= ``min_sharpness``. Varied: each new crop's cosine to every
-    crop already taken is below ``max_similarity`` and at least ``min_interval`` seconds
+    Sharp: Laplacian variance >= ``min_sharpness``. Varied: each new crop's score to every
+    crop already taken (the model's scale: cosine-like for every shipped model, see
+    :mod:`edge.scoring`) is below ``max_similarity`` and at least ``min_interval`` seconds
     (of frame time) have passed, so the person turning their head gives several views.
     Frames with no face or more than one face are skipped.
     """
@@ -102,7 +108,11 @@ def crops_from_source(
             if len(result.crops) >= count or time.monotonic() - started > timeout:
                 break
             faces = aligned_faces(
-                frame.image, detector, embedder.input_size, detect_image=frame.detect_image
+                frame.image,
+                detector,
+                embedder.input_size,
+                detect_image=frame.detect_image,
+                preprocessing=embedder.preprocessing,
             )
             if not faces:
                 skipped["no face"] += 1
@@ -119,7 +129,9 @@ def crops_from_source(
                 continue
             embedding = embedder.embed(face.crop)[0]
             too_soon = frame.timestamp - last_time < min_interval if source.live else False
-            if too_soon or any(float(embedding @ t) >= max_similarity for t in taken):
+            pairwise = embedder.scoring.pairwise
+            closest = float(pairwise(embedding, np.stack(taken)).max()) if taken else -np.inf
+            if too_soon or closest >= max_similarity:
                 skipped["too similar"] += 1
                 continue
             taken.append(embedding)

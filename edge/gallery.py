@@ -47,7 +47,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from edge.align import align_face
+from edge.align import PREPROCESS_VERSION, align_face, realign_crops
 from edge.errors import GalleryError
 from edge.manifest import write_bytes_atomic
 
@@ -71,6 +71,8 @@ class CropEmbedder(Protocol):
     def model_id(self) -> str: ...
     @property
     def input_size(self) -> int: ...
+    @property
+    def preprocessing(self) -> str: ...
     @property
     def embedding_size(self) -> int: ...
     def embed(self, crops: np.ndarray) -> np.ndarray: ...
@@ -316,8 +318,10 @@ class Gallery:
         self.negative_names = negative.astype(str)
 
     def rebuild(self, embedder: CropEmbedder) -> None:
-        """Re-embed every stored crop with another model, resized to its input size; the
-        stored crops themselves stay as they are. GalleryError if some crops were not kept."""
+        """Re-embed every stored crop with another model, resized to its input size (re-cut
+        for its template when it takes another framing: :func:`edge.align.realign_crops`);
+        the stored crops themselves stay as they are. GalleryError if some crops were not
+        kept."""
         blank = self.blank_crops()
         if blank:
             raise GalleryError(
@@ -329,6 +333,8 @@ class Gallery:
         def embedded(crops: np.ndarray) -> np.ndarray:
             if not len(crops):
                 return np.zeros((0, embedder.embedding_size), np.float32)
+            if embedder.preprocessing != PREPROCESS_VERSION:
+                return embedder.embed(realign_crops(crops, size, embedder.preprocessing))
             return embedder.embed(resized_crops(crops, size))
 
         self.embeddings = embedded(self.crops)

@@ -21,7 +21,14 @@ from edge.preprocess import detect_faces
 log = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_MODEL = MODELS_DIR / "doorface-default.tflite"
+#: The default encoder: dlib's face recognition ResNet as full-integer int8 (converter
+#: import-dlib; docs/MODEL.md): 5.5 MiB, 150 px dlib chips, 0.98 on LFW pairs.
+DEFAULT_MODEL = MODELS_DIR / "dlib-resnet-v1.tflite"
+#: doorface's own distilled student: 0.65 MiB, 64 px, a fifth of the arithmetic, 0.92 on LFW
+#: pairs; for a machine the default is too slow on (``recognition.model = "doorface-small"``).
+SMALL_MODEL = MODELS_DIR / "doorface-small.tflite"
+#: Shipped models by name: what ``recognition.model`` / ``--model`` may say instead of a path.
+SHIPPED_MODELS = {p.stem: p for p in (DEFAULT_MODEL, SMALL_MODEL)}
 
 
 @dataclass
@@ -33,14 +40,27 @@ class FaceResult:
     sharpness: float  # variance of the Laplacian of the grey crop: low = blurry
 
 
+#: Side at which :func:`sharpness` is measured: doorface's 64 px crop, where the gates
+#: (``tracking.min_sharpness``, enrolment's) were set. A larger model input (dlib's 150 px
+#: chip) is an enlarged, smoother image of the same face: measured as it is, its dark visits
+#: fell under the gate and went silent.
+SHARPNESS_SIDE = 64
+
+
 def sharpness(crop_rgb: np.ndarray) -> float:
-    """Variance of the Laplacian: the usual cheap focus measure (higher is sharper)."""
+    """Variance of the Laplacian at :data:`SHARPNESS_SIDE` px: the usual cheap focus measure
+    (higher is sharper), the same scale for every model's crop size."""
     grey = cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2GRAY)
+    if grey.shape[:2] != (SHARPNESS_SIDE, SHARPNESS_SIDE):
+        grey = cv2.resize(grey, (SHARPNESS_SIDE, SHARPNESS_SIDE), interpolation=cv2.INTER_AREA)
     return float(cv2.Laplacian(grey, cv2.CV_32F).var())
 
 
 def resolve_model(model: str | Path | None) -> Path:
-    """The model to use: the given path, or the default model shipped inside the package."""
+    """The model to use: the given path, a shipped model's name (:data:`SHIPPED_MODELS`), or
+    the default model shipped inside the package."""
+    if model and str(model) in SHIPPED_MODELS:
+        return SHIPPED_MODELS[str(model)]
     if model:
         return Path(model)
     if DEFAULT_MODEL.is_file():
@@ -95,8 +115,8 @@ class Recognizer:
         t0 = time.perf_counter()
         faces = detect_faces(frame_bgr, self.detector, detect_image)[: self.max_faces]
         t1 = time.perf_counter()
-        size = self.embedder.input_size
-        crops = [align_face(frame_bgr, f.landmarks, size) for f in faces]
+        size, how = self.embedder.input_size, self.embedder.preprocessing
+        crops = [align_face(frame_bgr, f.landmarks, size, how) for f in faces]
         t2 = time.perf_counter()
         embeddings = (
             self.embedder.embed(np.stack(crops))

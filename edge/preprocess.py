@@ -52,8 +52,10 @@ def aligned_faces(
     *,
     max_faces: int | None = None,
     detect_image: np.ndarray | None = None,
+    preprocessing: str = PREPROCESS_VERSION,
 ) -> list[AlignedFace]:
-    """Every face in the frame, largest first, aligned to ``size`` x ``size`` RGB crops.
+    """Every face in the frame, largest first, aligned to ``size`` x ``size`` RGB crops for
+    ``preprocessing`` (the model's: ``Embedder.preprocessing``).
 
     ``detect_image`` lets a camera detect on its low-resolution stream while the crop is cut
     from the full-resolution frame (landmarks are rescaled between the two).
@@ -61,24 +63,28 @@ def aligned_faces(
     faces = detect_faces(image_bgr, detector, detect_image)
     if max_faces is not None:
         faces = faces[:max_faces]
-    return [AlignedFace(f, align_face(image_bgr, f.landmarks, size)) for f in faces]
+    return [AlignedFace(f, align_face(image_bgr, f.landmarks, size, preprocessing)) for f in faces]
 
 
-def face_crop(image_bgr: np.ndarray, detector: Detector, size: int) -> AlignedFace:
+def face_crop(
+    image_bgr: np.ndarray, detector: Detector, size: int, preprocessing: str = PREPROCESS_VERSION
+) -> AlignedFace:
     """The largest face of an image (a portrait, a training photo). Raises NoFaceError."""
-    faces = aligned_faces(image_bgr, detector, size, max_faces=1)
+    faces = aligned_faces(image_bgr, detector, size, max_faces=1, preprocessing=preprocessing)
     if not faces:
         raise NoFaceError("no face found")
     return faces[0]
 
 
-def face_crop_from_file(path: str | Path, detector: Detector, size: int) -> AlignedFace:
+def face_crop_from_file(
+    path: str | Path, detector: Detector, size: int, preprocessing: str = PREPROCESS_VERSION
+) -> AlignedFace:
     """Load an image file and return its largest aligned face.
 
     Raises ImageError (unreadable) or NoFaceError, each naming the file.
     """
     image = load_image(path)
     try:
-        return face_crop(image, detector, size)
+        return face_crop(image, detector, size, preprocessing)
     except NoFaceError:
         raise NoFaceError(f"{path}: no face found") from None

@@ -16,6 +16,13 @@ the shipped model (docs/BENCHMARKS.md, "Test-time fusion"): strangers accepted i
 household -57% at equal recall, TAR at FAR 1% on identities never trained on +8 points, for
 one (1, D) x (D, n) product per face (+0.05 ms) and the cohort file (~190 KiB as float16).
 
+A cohort block may also carry ``gain`` and ``shift`` (default 1 and 0): the normalised score
+is then ``gain * score + shift``. ``converter operating-point --rescale`` sets them for a model
+whose cosines are not spread like doorface's (dlib's ResNet: every face pair above ~0.8), so
+that its threshold, the decision margin and the single-frame bar (``tracking.instant_above``)
+mean what they mean for the shipped student: the same confidence slope, the threshold at the
+same number.
+
 Without a cohort the score is the plain cosine. The threshold and the confidence fit belong to
 the scale the model's manifest declares; :class:`Scoring` keeps the three together so that no
 caller compares a normalised score with a cosine threshold.
@@ -47,8 +54,11 @@ class CohortRecord:
     top_k: int  # cosines averaged per face
     reference: float  # typical top-k mean (keeps scores on the cosine-like scale)
     built_from: str  # what the cohort is, in words
+    gain: float = 1.0  # normalised score -> gain * score + shift (converter --rescale)
+    shift: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
+        rescaled = {"gain": self.gain, "shift": self.shift} if self.rescaled else {}
         return {
             "file": self.file,
             "sha256": self.sha256,
@@ -56,7 +66,12 @@ class CohortRecord:
             "top_k": self.top_k,
             "reference": self.reference,
             "built_from": self.built_from,
+            **rescaled,
         }
+
+    @property
+    def rescaled(self) -> bool:
+        return (self.gain, self.shift) != (1.0, 0.0)
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> CohortRecord:
@@ -72,7 +87,16 @@ class CohortRecord:
             raise ModelError(f"{where}: file: must be a .npy file name beside the manifest")
         if not 1 <= data["top_k"] <= data["size"]:
             raise ModelError(f"{where}: top_k: must be between 1 and size ({data['size']})")
-        return cls(**{k: data[k] for k in (*kinds, "built_from")})
+        scale = {}
+        for key in ("gain", "shift"):
+            if key in data:
+                value = data[key]
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ModelError(f"{where}: {key}: not a number")
+                scale[key] = float(value)
+        if scale.get("gain", 1.0) <= 0:
+            raise ModelError(f"{where}: gain: must be > 0")
+        return cls(**{k: data[k] for k in (*kinds, "built_from")}, **scale)
 
 
 def load_cohort(record: CohortRecord, folder: Path, embedding_size: int) -> np.ndarray:
@@ -112,6 +136,8 @@ class Scoring:
     cohort: np.ndarray | None = field(default=None, repr=False)  # (n, D) float32 unit rows
     top_k: int = 0
     reference: float = 0.0
+    gain: float = 1.0  # cohort scores -> gain * score + shift (CohortRecord)
+    shift: float = 0.0
 
     @property
     def kind(self) -> str:
@@ -143,7 +169,10 @@ class Scoring:
             return scores
         a_off = self.offsets(a) if a_offsets is None else a_offsets
         b_off = self.offsets(b) if b_offsets is None else b_offsets
-        return scores - a_off[:, None] - b_off[None, :]
+        normalised = scores - a_off[:, None] - b_off[None, :]
+        if (self.gain, self.shift) == (1.0, 0.0):
+            return normalised
+        return self.gain * normalised + self.shift
 
     def confidence_of(self, score: float) -> float | None:
         """P(same person) for a score on this scale, or None without a calibration."""

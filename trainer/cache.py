@@ -83,10 +83,16 @@ def detector_tag(detector: Detector) -> str:
     return f"{detector.name}-{digest}"
 
 
-def _cache_file(cache_dir: Path, root: Path, size: int, detector: Detector) -> Path:
+def _cache_file(
+    cache_dir: Path,
+    root: Path,
+    size: int,
+    detector: Detector,
+    preprocessing: str = PREPROCESS_VERSION,
+) -> Path:
     digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
     tag = detector_tag(detector)
-    return cache_dir / f"faces-{root.name}-{digest}-{size}px-{PREPROCESS_VERSION}-{tag}.npz"
+    return cache_dir / f"faces-{root.name}-{digest}-{size}px-{preprocessing}-{tag}.npz"
 
 
 def _stat_key(root: Path, rel: str) -> str:
@@ -101,12 +107,14 @@ def load_root(
     cache_dir: str | Path = DEFAULT_CACHE,
     *,
     progress: bool = True,
+    preprocessing: str = PREPROCESS_VERSION,
 ) -> RootFaces:
-    """Aligned crops of every image under ``root``, from the cache where still valid."""
+    """Aligned crops (for ``preprocessing``) of every image under ``root``, from the cache
+    where still valid."""
     root = Path(root).expanduser().resolve()
     items = list_identity_images(root)
     cache_dir = Path(cache_dir).expanduser()
-    cache_path = _cache_file(cache_dir, root, size, detector)
+    cache_path = _cache_file(cache_dir, root, size, detector, preprocessing)
     old: dict[str, tuple] = {}
     if cache_path.exists():
         try:
@@ -133,7 +141,7 @@ def load_root(
             changed = True
             crop, box, mark, why = None, np.zeros(4, np.float32), np.zeros((5, 2), np.float32), ""
             try:
-                found = face_crop_from_file(root / rel, detector, size)  # what the edge runs
+                found = face_crop_from_file(root / rel, detector, size, preprocessing)
                 crop = found.crop
                 box = np.asarray(found.face.box, np.float32)
                 mark = np.asarray(found.face.landmarks, np.float32).reshape(5, 2)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.align import PREPROCESS_VERSION
 from edge.detectors import TRAINING_DETECTOR, Detector, create_detector
 from trainer.cache import DEFAULT_CACHE, load_root
 from trainer.errors import DataError, TrainingError
@@ -78,8 +79,10 @@ def load_faces(
     cache_dir: str | Path = DEFAULT_CACHE,
     exclude_pairs: list[str | Path] = (),
     progress: bool = True,
+    preprocessing: str = PREPROCESS_VERSION,
 ) -> FaceSet:
-    """Load every root through the face cache, leaving out people named in ``exclude_pairs``."""
+    """Load every root through the face cache, leaving out people named in ``exclude_pairs``;
+    crops aligned for ``preprocessing`` (a model's: ``Embedder.preprocessing``)."""
     if not roots:
         raise DataError("no data roots given")
     detector = detector or create_detector(TRAINING_DETECTOR)
@@ -92,7 +95,9 @@ def load_faces(
     ex_images = 0
     index: dict[str, int] = {}
     for root in roots:
-        faces = load_root(root, detector, size, cache_dir, progress=progress)
+        faces = load_root(
+            root, detector, size, cache_dir, progress=progress, preprocessing=preprocessing
+        )
         skipped += faces.skip_counts
         keep = []
         for i, person in enumerate(faces.identities):
@@ -142,7 +147,12 @@ def split_by_identity(
 
 
 def pair_crops(
-    pairs: list[tuple[Path, Path, bool]], detector: Detector, size: int, *, progress: bool = True
+    pairs: list[tuple[Path, Path, bool]],
+    detector: Detector,
+    size: int,
+    *,
+    progress: bool = True,
+    preprocessing: str = PREPROCESS_VERSION,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, str]]:
     """Aligned crops for the images of a pair list.
 
@@ -151,7 +161,12 @@ def pair_crops(
     """
     unique = sorted({str(p) for a, b, _ in pairs for p in (a, b)})
     crops, found, skipped = file_crops(
-        [Path(u) for u in unique], detector, size, progress=progress, desc="pair faces"
+        [Path(u) for u in unique],
+        detector,
+        size,
+        progress=progress,
+        desc="pair faces",
+        preprocessing=preprocessing,
     )
     where = {unique[i]: row for row, i in enumerate(found)}
     kept = [
@@ -188,8 +203,10 @@ def file_crops(
     *,
     progress: bool = True,
     desc: str = "faces",
+    preprocessing: str = PREPROCESS_VERSION,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
-    """(crops, indices of the files they came from, skipped path -> reason)."""
+    """(crops aligned for ``preprocessing``, indices of the files they came from, skipped
+    path -> reason)."""
     from tqdm import tqdm
 
     from edge.errors import ImageError, NoFaceError
@@ -198,7 +215,7 @@ def file_crops(
     crops, kept, skipped = [], [], {}
     for i, path in enumerate(tqdm(files, desc=desc, unit="img", disable=not progress)):
         try:
-            crops.append(face_crop_from_file(path, detector, size).crop)
+            crops.append(face_crop_from_file(path, detector, size, preprocessing).crop)
             kept.append(i)
         except (ImageError, NoFaceError) as exc:
             skipped[str(path)] = str(exc)

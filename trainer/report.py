@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.align import PREPROCESS_VERSION
 from edge.detectors import TRAINING_DETECTOR, DetectorSettings, create_detector
 from edge.errors import ModelError
 from trainer.data import file_crops, identification_set, pair_crops
@@ -24,8 +25,11 @@ from trainer.evaluate import (
 )
 
 
-def load_embed_fn(model_path: str | Path) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
-    """(embed(crops uint8) -> (N, D) unit vectors, input size) for a .keras or .tflite file."""
+def load_embed_fn(
+    model_path: str | Path,
+) -> tuple[Callable[[np.ndarray], np.ndarray], int, str]:
+    """(embed(crops uint8) -> (N, D) unit vectors, input size, the crops' preprocessing) for a
+    .keras (its training.json may name a preprocessing) or .tflite file."""
     path = Path(model_path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
@@ -33,7 +37,7 @@ def load_embed_fn(model_path: str | Path) -> tuple[Callable[[np.ndarray], np.nda
         from edge.embedder import Embedder
 
         emb = Embedder(path)
-        return emb.embed, emb.input_size
+        return emb.embed, emb.input_size, emb.preprocessing
     if path.suffix != ".keras":
         raise ModelError(f"{path}: not a model this command knows (expected .keras or .tflite)")
     import keras
@@ -49,12 +53,28 @@ def load_embed_fn(model_path: str | Path) -> tuple[Callable[[np.ndarray], np.nda
     shape = model.input_shape
     if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
         raise ModelError(f"{path}: not a face encoder (input shape {shape})")
-    return (lambda crops: embed(model, crops)), int(shape[1])
+    return (lambda crops: embed(model, crops)), int(shape[1]), _preprocessing_beside(path)
 
 
-def _scores(embed_fn, pairs_file, images, detector, size, progress):
+def _preprocessing_beside(model: Path) -> str:
+    """The ``preprocessing`` that training.json beside a .keras model names (an imported
+    model's: ``converter import-dlib``), else doorface's own."""
+    import json
+
+    training = model.parent / "training.json"
+    try:
+        data = json.loads(training.read_text()) if training.is_file() else {}
+    except (OSError, ValueError):
+        data = {}
+    value = data.get("preprocessing", PREPROCESS_VERSION) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else PREPROCESS_VERSION
+
+
+def _scores(embed_fn, pairs_file, images, detector, size, how, progress):
     pairs = read_pairs(pairs_file, images)
-    crops, ia, ib, same, skipped = pair_crops(pairs, detector, size, progress=progress)
+    crops, ia, ib, same, skipped = pair_crops(
+        pairs, detector, size, progress=progress, preprocessing=how
+    )
     emb = embed_fn(crops)
     return pair_scores(emb[ia], emb[ib]), same, len(pairs), skipped
 
@@ -75,14 +95,14 @@ def evaluate_model(
     """Verification numbers on ``pairs`` (the threshold from ``threshold_pairs`` or 10-fold),
     and ``n_way`` one-shot identification among the people the pairs file names (up to
     ``per_person`` photos each; ``n_way=0`` skips it)."""
-    embed_fn, size = load_embed_fn(model)
+    embed_fn, size, how = load_embed_fn(model)
     detector = create_detector(detector_settings)
-    scores, same, n_pairs, skipped = _scores(embed_fn, pairs, images, detector, size, progress)
+    scores, same, n_pairs, skipped = _scores(embed_fn, pairs, images, detector, size, how, progress)
     threshold = None
     source = "10-fold cross-validation on the test pairs"
     if threshold_pairs:
         t_scores, t_same, _, _ = _scores(
-            embed_fn, threshold_pairs, images, detector, size, progress
+            embed_fn, threshold_pairs, images, detector, size, how, progress
         )
         threshold = best_threshold(t_scores, t_same)
         source = f"best accuracy on {threshold_pairs}"
@@ -101,7 +121,7 @@ def evaluate_model(
     }
     if n_way:
         result["one_shot"] = _one_shot(
-            embed_fn, pairs, images, detector, size, n_way, trials, per_person, progress
+            embed_fn, pairs, images, detector, size, how, n_way, trials, per_person, progress
         )
     if plots:
         from trainer.plots import plot_roc_hist
@@ -112,10 +132,10 @@ def evaluate_model(
     return result
 
 
-def _one_shot(embed_fn, pairs, images, detector, size, n_way, trials, per_person, progress):
+def _one_shot(embed_fn, pairs, images, detector, size, how, n_way, trials, per_person, progress):
     files, labels = identification_set(pairs, images, per_person)
     crops, kept, skipped = file_crops(
-        files, detector, size, progress=progress, desc="identification faces"
+        files, detector, size, progress=progress, desc="identification faces", preprocessing=how
     )
     labels = labels[kept]
     out = {

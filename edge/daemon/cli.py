@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edge.daemon import config as config_mod
 from edge.errors import ConfigError
+from edge.pipeline import SHIPPED_MODELS, resolve_model
 
 
 def check(cfg: config_mod.Config, name: str = "config") -> list[str]:
@@ -28,8 +29,11 @@ def check(cfg: config_mod.Config, name: str = "config") -> list[str]:
             f"recognition.gallery: {cfg.recognition.gallery} does not exist yet "
             "(every face is unknown until someone is enrolled; the daemon loads it then)"
         )
-    if cfg.recognition.model and not Path(cfg.recognition.model).is_file():
-        raise ConfigError(f"{name}: recognition.model: file not found: {cfg.recognition.model}")
+    if cfg.recognition.model and not resolve_model(cfg.recognition.model).is_file():
+        raise ConfigError(
+            f"{name}: recognition.model: file not found: {cfg.recognition.model} (a path, or "
+            f"a shipped model: {', '.join(SHIPPED_MODELS)})"
+        )
     if cfg.detector.model and not Path(cfg.detector.model).expanduser().is_file():
         raise ConfigError(f"{name}: detector.model: file not found: {cfg.detector.model}")
     if cfg.web.enabled:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 import cv2
 import numpy as np
 
+from edge.align import PREPROCESS_VERSION, realign_crops
 from edge.enroll import pick_enrolment_face
 from edge.errors import DoorfaceError
 from edge.gallery import (
@@ -212,7 +213,12 @@ class FaceLibrary:
         size = self.recognizer.embedder.input_size
         with self._lock:
             for label, image in images:
-                faces = aligned_faces(image, self.recognizer.detector, size)
+                faces = aligned_faces(
+                    image,
+                    self.recognizer.detector,
+                    size,
+                    preprocessing=self.recognizer.embedder.preprocessing,
+                )
                 chosen, reason = pick_enrolment_face(faces, MIN_FACE)
                 if chosen is None:
                     report.skipped.append(f"{label}: {reason}")
@@ -232,14 +238,21 @@ class FaceLibrary:
         name = valid_name(name)
         model_crops = np.stack(crops)
         embeddings = self.embed(model_crops)
-        stored = resized_crops(model_crops, STORED_CROP_SIZE)
+        stored = self._stored(model_crops)
         self._edit(lambda g: g.enroll(name, stored, embeddings, sources))
         return len(crops)
+
+    def _stored(self, model_crops: np.ndarray) -> np.ndarray:
+        """The gallery's 112 px doorface-aligned crops of faces cut for the model."""
+        how = self.recognizer.embedder.preprocessing
+        if how == PREPROCESS_VERSION:
+            return resized_crops(model_crops, STORED_CROP_SIZE)
+        return realign_crops(model_crops, STORED_CROP_SIZE, PREPROCESS_VERSION, source=how)
 
     def add_negative(self, name: str, crop: np.ndarray) -> None:
         """Keep ``crop`` (a model-input-size face) as "not ``name``"."""
         embedding = self.embed(crop[None])
-        stored = resized_crops(crop[None], STORED_CROP_SIZE)
+        stored = self._stored(crop[None])
 
         def change(g: Gallery) -> None:
             self._require(g, name)

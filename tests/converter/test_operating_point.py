@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from converter.cli import main
-from converter.operating_point import fit_operating_point, identity_templates, write_operating_point
+from converter.operating_point import (
+    DOORFACE_SLOPE,
+    fit_operating_point,
+    identity_templates,
+    write_operating_point,
+)
 from edge.embedder import Embedder
 from edge.manifest import load_manifest
 from edge.pipeline import DEFAULT_MODEL
@@ -53,8 +58,12 @@ def test_fit_and_write_round_trip(small_root, tmp_path, pairs_dev_test):
         top_k=5,
         cache_dir=tmp_path / "cache",
         progress=False,
+        rescale=True,
     )
     assert op.cohort is not None and op.cohort.shape == (36, 128)  # 48 people, 12 held out
+    # --rescale: the second fit is on doorface's scale (its confidence slope), the map recorded
+    assert op.record is not None and op.record.rescaled and op.record.gain > 1.0
+    assert op.confidence["a"] == pytest.approx(DOORFACE_SLOPE, rel=1e-3)
     assert 0.0 < op.threshold < 1.0
     h = op.holdout
     assert h["threshold_at_far_1e-3"] >= h["threshold_at_far_1e-2"]
@@ -64,10 +73,11 @@ def test_fit_and_write_round_trip(small_root, tmp_path, pairs_dev_test):
     assert op.threshold == h["household"]["threshold"] and h["household"]["stranger_rate"] <= 0.02
     assert h["tar_at_far_1e-2"] > 0.3  # the shipped model separates LFW people
     manifest = write_operating_point(model, op)
-    assert manifest.cohort.file == "doorface-default.cohort.npy"
+    assert manifest.cohort.file == "dlib-resnet-v1.cohort.npy"
     assert load_manifest(model.with_suffix(".json")).cohort == manifest.cohort
     scoring = Embedder(model).scoring
     assert scoring.cohort is not None and scoring.top_k == 5
+    assert (scoring.gain, scoring.shift) == (op.record.gain, op.record.shift)
     assert scoring.threshold == pytest.approx(op.threshold, abs=1e-6)
     assert scoring.confidence_of(op.threshold) is not None
     # the plain-cosine fit removes the cohort file and block again

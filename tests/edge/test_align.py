@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from edge.align import PREPROCESS_VERSION, align_face, similarity_transform, template
+from edge.align import (
+    DLIB_CHIP,
+    PREPROCESS_VERSION,
+    align_face,
+    realign_crops,
+    similarity_transform,
+    template,
+)
 from edge.preprocess import face_crop
 
 
@@ -41,6 +48,45 @@ def test_align_moves_landmarks_onto_template():
     for i, (x, y) in enumerate(template(size)):
         patch = crop[int(y) - 1 : int(y) + 2, int(x) - 1 : int(x) + 2, 0]
         assert abs(int(patch.max()) - 50 * (i + 1)) <= 12
+
+
+@pytest.mark.parametrize("preprocessing", [PREPROCESS_VERSION, DLIB_CHIP])
+def test_each_preprocessing_puts_the_landmarks_on_its_own_template(preprocessing):
+    """Dots at the landmarks of a frame land where the model's template wants them: dlib's
+    chip frames the face tighter and lower than doorface's crop (eyes further apart)."""
+    size = 150
+    image = np.zeros((400, 400, 3), np.uint8)
+    landmarks = template(112, preprocessing) * 2.0 + np.array([90.0, 60.0])
+    for i, (x, y) in enumerate(landmarks):
+        image[round(y) - 2 : round(y) + 3, round(x) - 2 : round(x) + 3] = 50 * (i + 1)
+    crop = align_face(image, landmarks, size, preprocessing)
+    for i, (x, y) in enumerate(template(size, preprocessing)):
+        patch = crop[round(y) - 2 : round(y) + 3, round(x) - 2 : round(x) + 3, 0]
+        assert abs(int(patch.max()) - 50 * (i + 1)) <= 20
+    eyes = template(size, preprocessing)[:2]
+    assert (np.diff(eyes[:, 0]) > np.diff(template(size)[:2, 0])) == (preprocessing == DLIB_CHIP)
+
+
+def test_stored_crops_are_recut_for_another_template():
+    """A doorface-aligned crop re-cut for dlib's chip: the same as cutting the chip from the
+    frame, except below the stored crop, which comes out black."""
+    rng = np.random.default_rng(3)
+    image = rng.integers(1, 255, (400, 400, 3), dtype=np.uint8)
+    image = np.asarray(__import__("cv2").GaussianBlur(image, (0, 0), 4), np.uint8)
+    landmarks = template(112) * 1.5 + np.array([100.0, 80.0])
+    stored = align_face(image, landmarks, 112)
+    direct = align_face(image, landmarks, 150, DLIB_CHIP)
+    recut = realign_crops(stored[None], 150, DLIB_CHIP)[0]
+    inside = recut.max(axis=2) > 0
+    assert 0.85 < inside.mean() < 1.0  # dlib's chip reaches below the stored crop's chin
+    diff = np.abs(recut.astype(int) - direct.astype(int))[inside]
+    assert np.median(diff) <= 3
+    assert realign_crops(np.zeros((0, 112, 112, 3), np.uint8), 150, DLIB_CHIP).shape == (
+        0,
+        150,
+        150,
+        3,
+    )
 
 
 def test_align_returns_rgb():

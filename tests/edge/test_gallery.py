@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from edge.align import DLIB_CHIP, PREPROCESS_VERSION, realign_crops
 from edge.errors import GalleryError
 from edge.gallery import STORED_CROP_SIZE, Gallery, load_gallery_for_model, resized_crops
 
@@ -126,12 +127,17 @@ def test_kill_mid_write_never_corrupts(tmp_path):
 class FakeEmbedder:
     """A deterministic 'model': each crop's mean colour in DIM horizontal bands, normalised."""
 
-    def __init__(self, model_id: str, input_size: int = SIZE) -> None:
+    def __init__(
+        self, model_id: str, input_size: int = SIZE, preprocessing: str = PREPROCESS_VERSION
+    ) -> None:
         self.model_id, self.input_size, self.embedding_size = model_id, input_size, DIM
+        self.preprocessing = preprocessing
         self.seen: list[tuple[int, ...]] = []
+        self.crops: list[np.ndarray] = []
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         self.seen.append(crops.shape)
+        self.crops.append(crops)
         bands = np.array_split(crops.astype(np.float32), DIM, axis=1)
         v = np.stack([b.mean(axis=(1, 2, 3)) for b in bands], axis=1) + 1.0
         return v / np.linalg.norm(v, axis=1, keepdims=True)
@@ -177,6 +183,17 @@ def test_old_gallery_with_model_size_crops_loads_rebuilds_and_upgrades(tmp_path)
     back = Gallery.load(path)
     assert back.crops.shape == (6, SIDE, SIDE, 3) and back.people == ["new", "old"]
     np.testing.assert_array_equal(back.crops[4:], new)
+
+
+def test_rebuild_for_a_model_with_another_template_recuts_the_stored_crops(tmp_path):
+    g = Gallery.create(tmp_path / "g.npz", "a" * 64, SIZE, DIM)
+    rng = np.random.default_rng(2)
+    stored = rng.integers(1, 255, (3, SIDE, SIDE, 3), dtype=np.uint8)
+    g.enroll("p", stored, FakeEmbedder("a" * 64).embed(stored), ["a", "b", "c"])
+    chip = FakeEmbedder("c" * 64, input_size=30, preprocessing=DLIB_CHIP)
+    g.rebuild(chip)
+    np.testing.assert_array_equal(chip.crops[-1], realign_crops(stored, 30, DLIB_CHIP))
+    assert g.model_id == "c" * 64 and g.input_size == 30
 
 
 def _read_only_disk(*args, **kwargs):

@@ -81,9 +81,26 @@ def test_a_face_in_a_crowded_neighbourhood_needs_a_higher_cosine():
     assert [r.name for r in plain] == ["alice", "alice"]
 
 
+def test_a_rescaled_cohort_maps_every_score_and_round_trips():
+    """gain and shift (converter operating-point --rescale) apply to every normalised score;
+    a record without them stays as it was written (old manifests unchanged)."""
+    rng = np.random.default_rng(3)
+    cohort, a, b = (_unit(rng.normal(size=(n, DIM))) for n in (40, 5, 7))
+    plain = Scoring(0.5, None, cohort, 4, 0.3)
+    mapped = Scoring(0.5, None, cohort, 4, 0.3, gain=7.5, shift=-6.25)
+    np.testing.assert_allclose(mapped.pairwise(a, b), 7.5 * plain.pairwise(a, b) - 6.25, rtol=1e-5)
+    record = CohortRecord.from_json(_record(gain=7.5, shift=-6.25), "m.json: cohort")
+    assert (record.gain, record.shift) == (7.5, -6.25) and record.rescaled
+    assert CohortRecord.from_json(record.to_json(), "again") == record
+    assert "gain" not in CohortRecord.from_json(_record(), "old").to_json()
+
+
 def test_cohort_block_errors_name_the_key():
     assert CohortRecord.from_json(_record(), "m.json: cohort").top_k == 3
     for change, key in (
+        ({"gain": 0}, "gain"),
+        ({"gain": "7"}, "gain"),
+        ({"shift": True}, "shift"),
         ({"file": "../m.npy"}, "file"),
         ({"file": "m.txt"}, "file"),
         ({"top_k": 9}, "top_k"),

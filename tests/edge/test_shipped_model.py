@@ -1,4 +1,4 @@
-"""The default model inside the package: loads, matches its manifest, recognises real people."""
+"""The models inside the package: load, match their manifests, recognise real people."""
 
 import json
 
@@ -7,31 +7,45 @@ import pytest
 
 from edge.embedder import Embedder
 from edge.manifest import load_manifest, manifest_path_for, sha256_file
-from edge.pipeline import DEFAULT_MODEL, resolve_model
+from edge.pipeline import DEFAULT_MODEL, SHIPPED_MODELS, SMALL_MODEL, resolve_model
+
+SIZE_LIMIT = {DEFAULT_MODEL: 6 * 2**20, SMALL_MODEL: 2**20}  # int8 weights: 5.5 and 0.65 MiB
 
 
-def test_default_model_is_shipped_and_matches_its_manifest():
+def test_shipped_models_resolve_by_name_and_the_default_is_dlibs_resnet():
     assert resolve_model(None) == DEFAULT_MODEL
-    assert DEFAULT_MODEL.stat().st_size < 2 * 2**20
-    manifest = load_manifest(manifest_path_for(DEFAULT_MODEL))
-    assert manifest.tflite_sha256 == sha256_file(DEFAULT_MODEL)
+    assert resolve_model("doorface-small") == SMALL_MODEL == SHIPPED_MODELS["doorface-small"]
+    assert resolve_model("dlib-resnet-v1") == DEFAULT_MODEL
+    assert str(resolve_model("elsewhere/m.tflite")) == "elsewhere/m.tflite"
+    assert Embedder(DEFAULT_MODEL).preprocessing == "dlib-chip-1"
+    assert Embedder(SMALL_MODEL).preprocessing == "doorface-align-1"
+    assert DEFAULT_MODEL.with_suffix(".md").is_file(), "its origin and licence travel with it"
+
+
+@pytest.mark.parametrize("model", [DEFAULT_MODEL, SMALL_MODEL], ids=lambda p: p.stem)
+def test_shipped_model_matches_its_manifest(model):
+    assert model.stat().st_size < SIZE_LIMIT[model]
+    manifest = load_manifest(manifest_path_for(model))
+    assert manifest.tflite_sha256 == sha256_file(model)
     assert manifest.quantization == "int8"
     assert manifest.input_quant.dtype == "int8" and manifest.output_quant.dtype == "int8"
     assert 0.0 < manifest.threshold < 1.0
-    raw = json.loads(manifest_path_for(DEFAULT_MODEL).read_text())
+    raw = json.loads(manifest_path_for(model).read_text())
     assert raw["metrics"], "the manifest records the model's measured accuracy"
 
 
 @pytest.mark.shared_data
-def test_default_model_separates_two_lfw_people(lfw_dir, yunet):
+@pytest.mark.parametrize("model", [DEFAULT_MODEL, SMALL_MODEL], ids=lambda p: p.stem)
+def test_shipped_model_separates_two_lfw_people(lfw_dir, yunet, model):
     from edge.preprocess import face_crop_from_file
 
-    embedder = Embedder(DEFAULT_MODEL)
+    embedder = Embedder(model)
     people = {"Jennifer_Capriati": [], "Vicente_Fox": []}
     for name in people:
         for i in range(1, 7):
             path = lfw_dir / name / f"{name}_{i:04d}.jpg"
-            people[name].append(face_crop_from_file(path, yunet, embedder.input_size).crop)
+            crop = face_crop_from_file(path, yunet, embedder.input_size, embedder.preprocessing)
+            people[name].append(crop.crop)
     a = embedder.embed(np.stack(people["Jennifer_Capriati"]))
     b = embedder.embed(np.stack(people["Vicente_Fox"]))
     score = embedder.scoring.pairwise  # the model's scale (cohort-normalised when it has one)

@@ -15,7 +15,7 @@ from trainer.model import build_encoder
 from trainer.recover import encoder_from_tflite, folded_weights
 from trainer.train import TrainConfig, _init_weights
 
-SHIPPED = Path(__file__).resolve().parents[2] / "edge" / "models" / "doorface-default.tflite"
+SHIPPED = Path(__file__).resolve().parents[2] / "edge" / "models" / "doorface-small.tflite"
 
 
 @pytest.fixture(scope="module")

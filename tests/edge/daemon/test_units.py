@@ -84,6 +84,26 @@ def test_check_config_cli_one_line_error_and_exit_2(tmp_path):
     assert r.returncode == 0 and "OK" in r.stdout
 
 
+@pytest.mark.parametrize(
+    ("model", "ok"), [("doorface-small", True), ("dlib-resnet-v1", True), ("doorface-tiny", False)]
+)
+def test_check_config_takes_a_shipped_model_by_name(tmp_path, model, ok):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[recognition]\nmodel = "{model}"\n')
+    r = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "check-config", str(cfg)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert (r.returncode == 0) == ok, r.stderr
+    if not ok:
+        assert r.stderr.strip().splitlines()[-1] == (
+            "error: config.toml: recognition.model: file not found: doorface-tiny (a path, or "
+            "a shipped model: dlib-resnet-v1, doorface-small)"
+        )
+
+
 def test_password_from_env_and_file_never_from_config(tmp_path, monkeypatch):
     monkeypatch.setenv("DOORFACE_TEST_PW", "pw1")
     assert config.MqttConfig(password_env="DOORFACE_TEST_PW").password() == "pw1"

@@ -105,7 +105,10 @@ def record_visit(server: WebServer, image: np.ndarray, person: str | None, score
     from edge.preprocess import face_crop
 
     library = server.ctx.library
-    crop = face_crop(image, library.recognizer.detector, library.recognizer.embedder.input_size)
+    embedder = library.recognizer.embedder
+    crop = face_crop(
+        image, library.recognizer.detector, embedder.input_size, embedder.preprocessing
+    )
     visit = str(uuid.uuid4())
     ev = {
         "id": str(uuid.uuid4()),

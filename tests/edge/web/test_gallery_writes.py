@@ -83,6 +83,7 @@ def test_negatives_are_saved_renamed_removed_and_rebuilt(tmp_path):
 
     class Doubler:  # a "new model": embeddings of DIM, from crops at 32 px
         model_id, input_size, embedding_size = "m2", 32, DIM
+        preprocessing = "doorface-align-1"
 
         def embed(self, crops):
             return _unit(np.tile(crops.mean(axis=(1, 2)), (1, DIM // 3 + 1))[:, :DIM] + 1)

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Reproduce the shipped model edge/models/doorface-default.{tflite,json} from ../shared/data:
+# Reproduce the shipped small model (doorface's own student, not the default) edge/models/doorface-small.{tflite,json} from ../shared/data:
 # train (semi-hard triplets + centred dlib teacher); quantise to int8; fit the operating point
 # on the int8 model (`converter operating-point`: cohort of training identities, threshold
 # loosest with FAR <= 1% and confidence on the identities training held out, flip-fused as the
 # edge embeds), and score the result on the never-trained-on pairsDevTest. About 100 minutes on
 # a 2-core x86_64 machine.
 #
-#   bash scripts/make_default_model.sh            # writes runs/default and edge/models
-#   STEPS=post bash scripts/make_default_model.sh # only the steps after training
+#   bash scripts/make_small_model.sh            # writes runs/default and edge/models
+#   STEPS=post bash scripts/make_small_model.sh # only the steps after training
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +15,7 @@ DATA="${DATA:-../shared/data}"
 OUT="${OUT:-runs/default}"
 MINUTES="${MINUTES:-85}"
 STEPS="${STEPS:-all}"
-MODEL_OUT="${MODEL_OUT:-edge/models/doorface-default.tflite}"
+MODEL_OUT="${MODEL_OUT:-edge/models/doorface-small.tflite}"
 PY=.venv/bin/python
 [ -x "$PY" ] || { python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev,teacher]'; }
 
