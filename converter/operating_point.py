@@ -161,7 +161,9 @@ def fit_operating_point(
         f"held-out identities of trainer seed {seed} ({people} people, {len(held.labels)} "
         f"faces), {how}{', cohort-normalised' if cohort else ''}"
     )
-    for final in (False, True) if rescale else (True,):
+
+    def fit(scoring: Scoring) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(holdout metrics with the household point, confidence block) on this scale."""
         point, _ = holdout_operating_point(
             held_emb, held.labels, seed, fitted_on=fitted_on, scoring=scoring
         )
@@ -169,12 +171,16 @@ def fit_operating_point(
         point["household"] = household_threshold(
             held_emb, held.labels, scoring, stranger_rate=stranger_rate, seed=seed
         )
-        if not final:  # map this fit's slope and threshold onto doorface's, then fit again
-            assert record is not None
-            gain = float(confidence["a"]) / DOORFACE_SLOPE
-            shift = DOORFACE_THRESHOLD - gain * point["household"]["threshold"]
-            record = replace(record, gain=round(gain, 6), shift=round(shift, 6))
-            scoring = replace(scoring, gain=record.gain, shift=record.shift)
+        return point, confidence
+
+    point, confidence = fit(scoring)
+    if rescale:  # map this fit's slope and threshold onto doorface's, then fit again there
+        assert record is not None
+        gain = float(confidence["a"]) / DOORFACE_SLOPE
+        shift = DOORFACE_THRESHOLD - gain * point["household"]["threshold"]
+        record = replace(record, gain=round(gain, 6), shift=round(shift, 6))
+        scoring = replace(scoring, gain=record.gain, shift=record.shift)
+        point, confidence = fit(scoring)
     probes, _ = door_probes(held.crops, seed)
     point["household_door"] = household_threshold(
         held_emb,

@@ -32,7 +32,7 @@ from converter.embed import (
 from converter.errors import ConverterError
 from converter.inspect import inspect_bytes
 from converter.manifest import build_manifest, read_training_json, sha256_bytes
-from edge.align import PREPROCESS_VERSION, TEMPLATES
+from edge.align import PREPROCESS_VERSION, preprocessing_in
 from edge.confidence import ConfidenceModel
 from edge.detectors import TRAINING_DETECTOR, Detector, DetectorSettings, create_detector
 from edge.manifest import DetectorRecord, ModelManifest, manifest_path_for, sha256_file
@@ -89,7 +89,10 @@ def quantize(
         raise ConverterError("--pairs and --images go together")
     check_output_path(out)
     training = read_training_json(model_path) if model_path.suffix == ".keras" else None
-    opts = replace(opts, preprocessing=preprocessing_of(model_path, training, opts.preprocessing))
+    if training is not None:
+        where = model_path.parent / "training.json"
+        how = preprocessing_in(training, str(where), opts.preprocessing)
+        opts = replace(opts, preprocessing=how)
     model = load_encoder(model_path)
     size, dim = encoder_shapes(model, str(model_path))
     detector = None
@@ -225,21 +228,6 @@ def quantize(
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
-
-
-def preprocessing_of(model_path: Path, training: dict[str, Any] | None, default: str) -> str:
-    """The alignment the model takes: ``training.json``'s ``preprocessing`` (an imported model
-    names one, :mod:`converter.dlib_resnet`), else ``default``; ConverterError for one this
-    edge does not know."""
-    if training is None or "preprocessing" not in training:
-        return default
-    value = training["preprocessing"]
-    if value not in TEMPLATES:
-        raise ConverterError(
-            f"{model_path.parent / 'training.json'}: preprocessing: {value!r} is none of "
-            f"{', '.join(map(repr, TEMPLATES))}"
-        )
-    return value
 
 
 def detector_trained_with(

@@ -55,6 +55,20 @@ DLIB_CHIP = "dlib-chip-1"
 TEMPLATES = {PREPROCESS_VERSION: (TEMPLATE_112, 112.0), DLIB_CHIP: (TEMPLATE_DLIB_150, 150.0)}
 
 
+def preprocessing_in(record: object, where: str, default: str = PREPROCESS_VERSION) -> str:
+    """The ``preprocessing`` a run's ``training.json`` record names (an imported model's:
+    ``converter import-dlib``), ``default`` when it names none; ModelError naming ``where``
+    for one this edge does not know."""
+    from edge.errors import ModelError
+
+    value = record.get("preprocessing", default) if isinstance(record, dict) else None
+    if value not in TEMPLATES:
+        raise ModelError(
+            f"{where}: preprocessing: {value!r} is none of {', '.join(map(repr, TEMPLATES))}"
+        )
+    return value
+
+
 def template(size: int, preprocessing: str = PREPROCESS_VERSION) -> np.ndarray:
     """Landmark positions (5x2, float64) in a ``size`` x ``size`` crop aligned for
     ``preprocessing`` (a key of :data:`TEMPLATES`)."""

@@ -96,6 +96,17 @@ def resized_crops(crops: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def recut_crops(
+    crops: np.ndarray, size: int, preprocessing: str, source: str = PREPROCESS_VERSION
+) -> np.ndarray:
+    """Crops aligned for ``source`` as a model aligned for ``preprocessing`` takes them at
+    ``size`` (or the other way round): resized when both frame the face alike
+    (:func:`resized_crops`), else re-cut to the other template (:func:`edge.align.realign_crops`)."""
+    if preprocessing == source:
+        return resized_crops(crops, size)
+    return realign_crops(crops, size, preprocessing, source)
+
+
 @dataclass(frozen=True)
 class Person:
     name: str
@@ -333,9 +344,7 @@ class Gallery:
         def embedded(crops: np.ndarray) -> np.ndarray:
             if not len(crops):
                 return np.zeros((0, embedder.embedding_size), np.float32)
-            if embedder.preprocessing != PREPROCESS_VERSION:
-                return embedder.embed(realign_crops(crops, size, embedder.preprocessing))
-            return embedder.embed(resized_crops(crops, size))
+            return embedder.embed(recut_crops(crops, size, embedder.preprocessing))
 
         self.embeddings = embedded(self.crops)
         self.negative_embeddings = embedded(self.negative_crops)

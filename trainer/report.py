@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.align import PREPROCESS_VERSION
+from edge.align import preprocessing_in
 from edge.detectors import TRAINING_DETECTOR, DetectorSettings, create_detector
 from edge.errors import ModelError
 from trainer.data import file_crops, identification_set, pair_crops
@@ -57,17 +57,15 @@ def load_embed_fn(
 
 
 def _preprocessing_beside(model: Path) -> str:
-    """The ``preprocessing`` that training.json beside a .keras model names (an imported
-    model's: ``converter import-dlib``), else doorface's own."""
+    """The preprocessing training.json beside a .keras model names, doorface's own without one."""
     import json
 
     training = model.parent / "training.json"
     try:
-        data = json.loads(training.read_text()) if training.is_file() else {}
+        record = json.loads(training.read_text()) if training.is_file() else {}
     except (OSError, ValueError):
-        data = {}
-    value = data.get("preprocessing", PREPROCESS_VERSION) if isinstance(data, dict) else None
-    return value if isinstance(value, str) else PREPROCESS_VERSION
+        record = {}  # a damaged record does not stop an evaluation; the crops are doorface's
+    return preprocessing_in(record if isinstance(record, dict) else {}, str(training))
 
 
 def _scores(embed_fn, pairs_file, images, detector, size, how, progress):

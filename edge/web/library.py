@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 import cv2
 import numpy as np
 
-from edge.align import PREPROCESS_VERSION, realign_crops
+from edge.align import PREPROCESS_VERSION
 from edge.enroll import pick_enrolment_face
 from edge.errors import DoorfaceError
 from edge.gallery import (
@@ -41,7 +41,7 @@ from edge.gallery import (
     Gallery,
     gallery_lock,
     load_gallery_for_model,
-    resized_crops,
+    recut_crops,
     stored_crop,
 )
 from edge.preprocess import aligned_faces
@@ -245,9 +245,7 @@ class FaceLibrary:
     def _stored(self, model_crops: np.ndarray) -> np.ndarray:
         """The gallery's 112 px doorface-aligned crops of faces cut for the model."""
         how = self.recognizer.embedder.preprocessing
-        if how == PREPROCESS_VERSION:
-            return resized_crops(model_crops, STORED_CROP_SIZE)
-        return realign_crops(model_crops, STORED_CROP_SIZE, PREPROCESS_VERSION, source=how)
+        return recut_crops(model_crops, STORED_CROP_SIZE, PREPROCESS_VERSION, source=how)
 
     def add_negative(self, name: str, crop: np.ndarray) -> None:
         """Keep ``crop`` (a model-input-size face) as "not ``name``"."""

@@ -5,6 +5,7 @@ from edge.align import (
     DLIB_CHIP,
     PREPROCESS_VERSION,
     align_face,
+    preprocessing_in,
     realign_crops,
     similarity_transform,
     template,
@@ -87,6 +88,16 @@ def test_stored_crops_are_recut_for_another_template():
         150,
         3,
     )
+
+
+def test_a_run_record_names_its_preprocessing_or_gets_the_default():
+    from edge.errors import ModelError
+
+    assert preprocessing_in({}, "t.json") == PREPROCESS_VERSION
+    assert preprocessing_in({}, "t.json", DLIB_CHIP) == DLIB_CHIP
+    assert preprocessing_in({"preprocessing": DLIB_CHIP}, "t.json") == DLIB_CHIP
+    with pytest.raises(ModelError, match=r"^t.json: preprocessing: 'arcface-9' is none of"):
+        preprocessing_in({"preprocessing": "arcface-9"}, "t.json")
 
 
 def test_align_returns_rgb():

@@ -62,25 +62,25 @@ def test_config_errors_name_the_key(tmp_path, toml, message):
     assert "\n" not in str(e.value)
 
 
+def check_config(path, cwd=ROOT) -> subprocess.CompletedProcess:
+    """``edge check-config PATH`` in a fresh interpreter, run from ``cwd``."""
+    return subprocess.run(
+        [sys.executable, "-m", "edge.cli", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+
+
 def test_check_config_cli_one_line_error_and_exit_2(tmp_path):
     bad = tmp_path / "config.toml"
     bad.write_text('[mqtt]\nport = "abc"\n')
-    r = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "check-config", str(bad)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    r = check_config(bad)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1] == (
         "error: config.toml: mqtt.port: must be an integer, got 'abc'"
     )
-    r = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "check-config", str(EXAMPLE)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    r = check_config(EXAMPLE)
     assert r.returncode == 0 and "OK" in r.stdout
 
 
@@ -90,12 +90,7 @@ def test_check_config_cli_one_line_error_and_exit_2(tmp_path):
 def test_check_config_takes_a_shipped_model_by_name(tmp_path, model, ok):
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[recognition]\nmodel = "{model}"\n')
-    r = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "check-config", str(cfg)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+    r = check_config(cfg, cwd=tmp_path)  # so that no file there is called like a shipped model
     assert (r.returncode == 0) == ok, r.stderr
     if not ok:
         assert r.stderr.strip().splitlines()[-1] == (
