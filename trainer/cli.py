@@ -135,6 +135,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--quiet", action="store_true")
 
+    d = sub.add_parser(
+        "prune-dlib",
+        help="dlib's ResNet pruned by channel and distilled back onto dlib (the fast encoder)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    d.add_argument("roots", nargs="+", help="data roots laid out ROOT/Person/image.jpg")
+    d.add_argument("--out", default="runs/pruned", help="output folder")
+    d.add_argument(
+        "--stream",
+        default="24,48,96,128,128",
+        help="channels kept per stage (dlib: 32,64,128,256,256)",
+    )
+    d.add_argument("--middle", default="16,24,48,48,48", help="channels inside each stage's blocks")
+    d.add_argument(
+        "--stem-stride", type=int, choices=[2, 4], default=4, help="4: one 7x7/4 conv, no max pool"
+    )
+    d.add_argument("--time-budget", type=float, default=60.0, metavar="MINUTES")
+    d.add_argument("--batch", type=int, default=48)
+    d.add_argument("--lr", type=float, default=5e-4)
+    d.add_argument("--relational-weight", type=float, default=1.0)
+    d.add_argument("--val-fraction", type=float, default=0.05, help="identities held out")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--exclude-pairs", action="append", default=[], metavar="FILE")
+    d.add_argument("--cache", default=str(DEFAULT_CACHE), help="face cache folder")
+    d.add_argument(
+        "--init-from", default="", metavar="MODEL", help="continue from this run's encoder.keras"
+    )
+    d.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all)")
+    d.add_argument("--quiet", action="store_true")
+
     r = sub.add_parser(
         "recalibrate",
         help="recompute a finished run's threshold and confidence on its held-out identities",
@@ -225,6 +255,44 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _widths(text: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise DataError(f"{option}: comma-separated channel counts, got {text!r}") from None
+
+
+def _prune_dlib(args: argparse.Namespace) -> int:
+    from trainer.dlib_pruned import DistilConfig, distil
+    from trainer.train import _set_threads
+
+    _set_threads(args.threads)
+    cfg = DistilConfig(
+        roots=list(args.roots),
+        out=args.out,
+        stream=_widths(args.stream, "--stream"),
+        middle=_widths(args.middle, "--middle"),
+        stem_stride=args.stem_stride,
+        time_budget_min=args.time_budget,
+        batch=args.batch,
+        lr=args.lr,
+        relational_weight=args.relational_weight,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        exclude_pairs=list(args.exclude_pairs),
+        cache=args.cache,
+        init_from=args.init_from,
+        progress=not args.quiet,
+    )
+    record = distil(cfg)
+    print(
+        json.dumps(
+            {"out": cfg.out, "held_out_cosine_to_dlib": record["held_out_cosine_to_dlib"]["end"]}
+        )
+    )
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from trainer.report import evaluate_model
 
@@ -259,7 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
     try:
-        commands = {"train": _train, "recalibrate": _recalibrate, "evaluate": _evaluate}
+        commands = {
+            "train": _train,
+            "prune-dlib": _prune_dlib,
+            "recalibrate": _recalibrate,
+            "evaluate": _evaluate,
+        }
         return run_command(lambda: commands[args.command](args))
     except (ValueError, OSError) as exc:  # last-resort guard for input we did not foresee
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

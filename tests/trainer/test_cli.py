@@ -18,7 +18,7 @@ def _run(capsys, argv):
 
 
 def test_help_everywhere():
-    for argv in ([], ["train"], ["evaluate"]):
+    for argv in ([], ["train"], ["evaluate"], ["prune-dlib"]):
         r = subprocess.run(
             [sys.executable, "-m", "trainer.cli", *argv, "--help"],
             capture_output=True,
@@ -77,6 +77,16 @@ def test_one_image_identities_cannot_form_batches(tmp_path, capsys, astronaut_bg
         ],
     )
     assert code == 2 and err == ["error: need at least P=32 identities with 2+ images, found 0"]
+
+
+def test_prune_dlib_widths_are_checked_before_any_data_is_read(tmp_path, capsys):
+    base = ["prune-dlib", str(tmp_path / "not-read"), "--out", str(tmp_path / "o"), "--quiet"]
+    code, err = _run(capsys, [*base, "--stream", "24,x"])
+    assert code == 2 and err == ["error: --stream: comma-separated channel counts, got '24,x'"]
+    code, err = _run(capsys, [*base, "--stream", "40,48,96,128,128"])
+    assert code == 2 and err == ["error: widths: each must be 1..32 (dlib's), got 40"]
+    code, err = _run(capsys, [*base, "--middle", "16,24"])
+    assert code == 2 and err == ["error: widths: 5 stages, got 5 and 2"]
 
 
 def test_evaluate_wrong_model_kind(tmp_path, capsys):

@@ -1,0 +1,93 @@
+"""trainer prune-dlib: dlib's network pruned by channel keeps what it is told, starts from
+dlib's weights, and a short distillation moves it towards dlib's embeddings. Needs dlib's
+weights (the teacher extra, which ``.[dev]`` installs); the faces are generated here."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("face_recognition_models", reason="the teacher extra (in .[dev])")
+
+from converter.dlib_resnet import (
+    STAGES,
+    build_model,
+    full_pruning,
+    packaged_weights,
+    read_weights,
+)
+from tests.trainer.synthetic import synthetic_faces
+from trainer.data import split_by_identity
+from trainer.dlib_pruned import DistilConfig, distil, select_channels
+from trainer.errors import DataError
+
+STREAM = (8, 16, 16, 24, 24)
+MIDDLE = (8, 8, 16, 16, 16)
+
+
+@pytest.fixture(scope="module")
+def weights():
+    return read_weights(packaged_weights())
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return synthetic_faces(10, 4, size=150)[0]
+
+
+def test_keeping_every_channel_is_dlib_itself(weights, faces) -> None:
+    x = faces.crops[:4].astype(np.float32)
+    full = build_model(weights).predict(x, verbose=0)
+    kept = build_model(weights, full_pruning()).predict(x, verbose=0)
+    assert np.min(np.sum(full * kept, axis=1)) > 0.99999
+
+
+def test_selected_channels_have_the_asked_widths_and_shapes(weights, faces) -> None:
+    pruning = select_channels(weights, faces.crops[:16], STREAM, MIDDLE, stem_stride=4)
+    assert pruning.widths() == {
+        "stream": list(STREAM),
+        "middle": [8] * 7 + [16] * 7,
+    }
+    for kept, (full, _) in zip(pruning.stream, STAGES, strict=True):
+        assert np.all(np.diff(kept) > 0) and kept.max() < full
+    model = build_model(weights, pruning)
+    assert model.output_shape == (None, 128)
+    # stride-4 stem, no max pool; the last stage's 1x1 map keeps only the centre tap
+    assert model.get_layer(index=1).strides == (4, 4)
+    assert not any(type(layer).__name__ == "MaxPooling2D" for layer in model.layers)
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    assert convs[-1].kernel_size == (1, 1) and convs[-1].filters == 24
+    out = model.predict(faces.crops[:2].astype(np.float32), verbose=0)
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+
+def test_widths_out_of_range_are_one_line_errors(weights, faces) -> None:
+    with pytest.raises(DataError, match="1..32"):
+        select_channels(weights, faces.crops[:4], (40, 16, 16, 24, 24), MIDDLE)
+    with pytest.raises(DataError, match="5 stages"):
+        select_channels(weights, faces.crops[:4], (8, 16), MIDDLE)
+
+
+def test_distillation_moves_the_pruned_net_towards_dlib(tmp_path, faces) -> None:
+    train, held = split_by_identity(faces, 0.2, 0)
+    cfg = DistilConfig(
+        roots=[],
+        out=str(tmp_path / "run"),
+        stream=STREAM,
+        middle=MIDDLE,
+        time_budget_min=0.5,
+        batch=16,
+        lr=1e-3,
+        warmup_steps=5,
+        select_faces=16,
+        progress=False,
+    )
+    record = distil(cfg, (train, held))
+    cos = record["held_out_cosine_to_dlib"]
+    assert record["steps"] > 5 and cos["end"] > cos["start"]
+    saved = json.loads((tmp_path / "run" / "training.json").read_text())
+    assert saved["preprocessing"] == "dlib-chip-1"
+    assert saved["pruning"]["stream"] == list(STREAM)
+    assert (tmp_path / "run" / "encoder.keras").is_file()

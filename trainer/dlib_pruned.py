@@ -1,0 +1,372 @@
+"""A smaller dlib ResNet: dlib's network pruned by channel, then distilled back onto dlib.
+
+``trainer prune-dlib`` makes a candidate fast encoder for machines where dlib's full network
+(272 M multiply-adds, 5.5 MiB int8) is too slow: it keeps the channels of dlib's network that
+carry the most signal on real faces (:func:`select_channels`), starts from dlib's own weights
+for them, and trains the result to give dlib's float embedding of the same face
+(:func:`distil`). The defaults keep 0.76 M of dlib's 5.65 M parameters and make the stem one
+7x7/4 convolution: 0.82 MiB and 0.6 ms per face int8 on one core of a 2026 AMD EPYC.
+Measured (docs/MODEL.md, "dlib pruned and distilled"): after 65 minutes LFW 0.931 (int8),
+one-shot 0.746, a little ahead of the ``doorface-small`` student, not ahead of it at the door;
+not shipped. What limits it: 16 k training faces (the student fits them: cosine to dlib 0.80 on
+its training faces, 0.75 on held-out ones).
+
+- Targets: dlib's float embeddings of every training crop and of its mirror image, computed
+  once and cached beside the face cache (about 2 min for 16 k faces on 2 cores). The student
+  sees the crop mirrored or not, and often degraded as a door camera does (trainer.augment:
+  darkness, side light, small faces, blur, JPEG, grey) while its target stays dlib's embedding
+  of the clean crop: it learns to see through what the door does to a face.
+- Loss: 1 - cosine to the target, both *centred* (dlib's mean embedding over the training
+  faces subtracted), plus the squared difference of the batch's pairwise centred-cosine
+  matrices (relational distillation: the geometry between faces, not only each point). dlib's
+  embeddings lie in a narrow cone (different people at cosine 0.88 on average here): on the raw
+  vectors a student at cosine 0.955 to dlib had learnt the cone and little of what tells
+  people apart (LFW 0.907 after 20 minutes, measured); centring weighs the part that does.
+- Data: the trainer's face cache at dlib's crop (150 px, ``dlib-chip-1``), the people of
+  ``--exclude-pairs`` left out and the same identities held out as ``trainer train --seed S
+  --val-fraction F`` holds out, so ``converter operating-point`` fits the threshold on people
+  the model never saw. Progress is the mean cosine to dlib on held-out faces.
+
+Trade-off: the student can only be as good as dlib (it copies dlib's embedding), and dlib's
+mistakes are its own; its accuracy is measured, not assumed (docs/MODEL.md).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converter.dlib_resnet import (
+    CHIP_SIZE,
+    LICENCE,
+    STAGES,
+    DlibWeights,
+    Pruning,
+    build_model,
+    packaged_weights,
+    read_weights,
+)
+from edge.align import DLIB_CHIP
+from trainer.augment import AugmentConfig, augment_one
+from trainer.data import FaceSet, load_faces, split_by_identity
+from trainer.errors import DataError
+
+#: What the student's input goes through (its target never does): milder geometry than the
+#: trainer's recipes (the target is the un-moved crop) and the door's conditions. Mirroring
+#: is drawn separately, since the target must be mirrored with it.
+DOOR_DEGRADATIONS = AugmentConfig(
+    flip=0.0,
+    rotate_deg=5.0,
+    scale=0.04,
+    shift=0.03,
+    geometry_p=0.5,
+    small_p=0.12,
+    photometric_p=0.6,
+    side_light_p=0.12,
+    dark_p=0.12,
+    blur_p=0.1,
+    noise_p=0.1,
+    grey_p=0.1,
+    jpeg_p=0.1,
+)
+DEGRADED_SHARE = 0.7  # of the student's inputs; the rest are the clean crop
+
+
+@dataclass
+class DistilConfig:
+    roots: list[str]
+    out: str = "runs/pruned"
+    #: channels kept per stage (dlib: 32, 64, 128, 256, 256) and per block middle of each
+    stream: tuple[int, ...] = (24, 48, 96, 128, 128)
+    middle: tuple[int, ...] = (16, 24, 48, 48, 48)
+    stem_stride: int = 4
+    time_budget_min: float = 60.0
+    batch: int = 48
+    lr: float = 5e-4
+    warmup_steps: int = 200
+    relational_weight: float = 1.0
+    val_fraction: float = 0.05
+    seed: int = 0
+    exclude_pairs: list[str] = field(default_factory=list)
+    cache: str = ""
+    select_faces: int = 768
+    init_from: str = ""  # continue from this encoder.keras (channels already chosen)
+    progress: bool = True
+
+
+def teacher_targets(model: Any, crops: np.ndarray, path: Path | None, log=print) -> np.ndarray:
+    """(2, N, 128): dlib's float embeddings of the crops and of their mirror images, from
+    ``path`` when it holds them for as many crops."""
+    if path is not None and path.is_file():
+        cached = np.load(path)
+        if cached.shape == (2, len(crops), 128):
+            return cached
+    out = np.zeros((2, len(crops), 128), np.float32)
+    started = time.monotonic()
+    for b in range(0, len(crops), 128):
+        x = crops[b : b + 128].astype(np.float32)
+        out[0, b : b + 128] = np.asarray(model(x, training=False))
+        out[1, b : b + 128] = np.asarray(model(x[:, :, ::-1], training=False))
+        if b % 2560 == 0:
+            log(f"dlib targets {b}/{len(crops)} faces, {time.monotonic() - started:.0f} s")
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, out)
+    return out
+
+
+def check_widths(stream: tuple[int, ...], middle: tuple[int, ...]) -> None:
+    """DataError (one line) unless there is one width per stage, each within dlib's."""
+    if len(stream) != len(STAGES) or len(middle) != len(STAGES):
+        raise DataError(f"widths: {len(STAGES)} stages, got {len(stream)} and {len(middle)}")
+    for kept, (full, _) in zip((*stream, *middle), (*STAGES, *STAGES), strict=True):
+        if not 1 <= kept <= full:
+            raise DataError(f"widths: each must be 1..{full} (dlib's), got {kept}")
+
+
+def select_channels(
+    weights: DlibWeights,
+    crops: np.ndarray,
+    stream: tuple[int, ...],
+    middle: tuple[int, ...],
+    stem_stride: int = 2,
+) -> Pruning:
+    """The channels to keep, by their signal on ``crops`` (uint8, 150 px dlib chips): a
+    stage's stream by the mean square of its blocks' outputs summed over the stage (those
+    channels carry the stage's features), a block's middle by its mean square times the
+    squared weights that read it (a channel that is large but barely read adds nothing)."""
+    check_widths(stream, middle)
+    model = build_model(weights, taps=True)
+    energy: list[np.ndarray] | None = None
+    for b in range(0, len(crops), 64):
+        taps = model(crops[b : b + 64].astype(np.float32), training=False)[1:]
+        batch = [np.square(np.asarray(t)).mean(axis=(0, 1, 2)) for t in taps]
+        energy = batch if energy is None else [e + f for e, f in zip(energy, batch, strict=True)]
+    assert energy is not None
+    kept_stream, kept_middle = [], []
+    tap, conv = 0, 1  # energy[tap] is a block's middle, energy[tap + 1] its output
+    for i, (channels, blocks) in enumerate(STAGES):
+        stage = np.zeros(channels)
+        for _ in range(blocks + bool(i)):
+            reads = np.square(weights.convs[conv + 1].kernel).sum(axis=(0, 1, 3))
+            kept_middle.append(np.sort(np.argsort(-energy[tap] * reads)[: middle[i]]))
+            stage += energy[tap + 1]
+            tap, conv = tap + 2, conv + 2
+        kept_stream.append(np.sort(np.argsort(-stage)[: stream[i]]))
+    return Pruning(tuple(kept_stream), tuple(kept_middle), stem_stride)
+
+
+class _Batches:
+    """Background producer of (student input, dlib target) batches."""
+
+    def __init__(self, crops: np.ndarray, targets: np.ndarray, batch: int, seed: int) -> None:
+        self.crops, self.targets, self.batch = crops, targets, batch
+        self.rng = np.random.default_rng(seed + 1)
+        self.q: queue.Queue = queue.Queue(maxsize=6)
+        self.stop = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _one(self, crop: np.ndarray) -> np.ndarray:
+        if self.rng.random() < DEGRADED_SHARE:
+            return augment_one(crop, self.rng, DOOR_DEGRADATIONS)
+        return crop.astype(np.float32)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            idx = self.rng.choice(len(self.crops), self.batch, replace=False)
+            mirrored = self.rng.random(self.batch) < 0.5
+            x = np.stack(
+                [
+                    self._one(self.crops[i][:, ::-1] if m else self.crops[i])
+                    for i, m in zip(idx, mirrored, strict=True)
+                ]
+            )
+            item = (x, self.targets[mirrored.astype(int), idx])
+            while not self.stop.is_set():
+                try:
+                    self.q.put(item, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+
+
+def _train_step(model: Any, relational_weight: float, centre: np.ndarray):
+    import keras
+    import tensorflow as tf
+
+    optimizer = keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=1e-5, clipnorm=1.0)
+    mean = tf.constant(centre[None], tf.float32)
+
+    @tf.function(reduce_retracing=True)
+    def step(x, target, lr):
+        optimizer.learning_rate.assign(lr)
+        with tf.GradientTape() as tape:
+            student = tf.math.l2_normalize(model(x, training=True) - mean, axis=1)
+            target = tf.math.l2_normalize(target - mean, axis=1)
+            point = tf.reduce_mean(1.0 - tf.reduce_sum(student * target, axis=1))
+            relational = tf.reduce_mean(
+                tf.square(
+                    tf.matmul(student, student, transpose_b=True)
+                    - tf.matmul(target, target, transpose_b=True)
+                )
+            )
+            loss = point + relational_weight * relational
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return point, relational
+
+    return step
+
+
+def _pruning_record(pruning: Pruning | None, init_from: str) -> dict:
+    """The widths kept: this run's choice, or the record of the run it continued."""
+    if pruning is not None:
+        return pruning.widths() | {"stem_stride": pruning.stem_stride}
+    earlier = Path(init_from).parent / "training.json"
+    try:
+        return json.loads(earlier.read_text())["pruning"]
+    except (OSError, ValueError, KeyError):
+        return {"continued_from": init_from}
+
+
+def held_out_cosine(
+    model: Any, crops: np.ndarray, targets: np.ndarray, centre: np.ndarray
+) -> float:
+    """Mean cosine between the model's and dlib's embeddings of held-out faces, both centred
+    (as the loss compares them)."""
+    emb = np.concatenate(
+        [
+            np.asarray(model(crops[b : b + 100].astype(np.float32)))
+            for b in range(0, len(crops), 100)
+        ]
+    )
+    emb, targets = emb - centre, targets - centre
+    cos = (
+        np.sum(emb * targets, axis=1)
+        / np.linalg.norm(emb, axis=1)
+        / np.linalg.norm(targets, axis=1)
+    )
+    return float(np.mean(cos))
+
+
+def _faces(cfg: DistilConfig) -> tuple[FaceSet, FaceSet]:
+    from trainer.cache import DEFAULT_CACHE
+
+    faces = load_faces(
+        cfg.roots,
+        CHIP_SIZE,
+        cache_dir=cfg.cache or DEFAULT_CACHE,
+        exclude_pairs=cfg.exclude_pairs,
+        progress=cfg.progress,
+        preprocessing=DLIB_CHIP,
+    )
+    train, held = split_by_identity(faces, cfg.val_fraction, cfg.seed)
+    if held is None:
+        raise DataError("the split held out no identities: raise --val-fraction")
+    return train, held
+
+
+def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> dict:
+    """Prune, distil for ``cfg.time_budget_min`` minutes, write ``encoder.keras`` and
+    ``training.json`` into ``cfg.out``; return the record. ``faces`` (train, held out) replaces
+    loading ``cfg.roots`` (tests)."""
+    import tensorflow as tf
+
+    from trainer.cache import DEFAULT_CACHE
+
+    check_widths(cfg.stream, cfg.middle)
+    log = print if cfg.progress else (lambda *_: None)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train, held = faces or _faces(cfg)
+    weights = read_weights(packaged_weights())
+    teacher = build_model(weights)
+    cache = Path(cfg.cache or DEFAULT_CACHE) if faces is None else None
+    key = f"{len(train.crops)}-{cfg.seed}-{cfg.val_fraction}"
+    targets = teacher_targets(
+        teacher, train.crops, cache and cache / f"dlib-targets-{key}.npy", log
+    )
+    held_targets = teacher_targets(teacher, held.crops, None, log)[0]
+    centre = targets.mean(axis=(0, 1))
+    if cfg.init_from:
+        import keras
+
+        import trainer.model  # noqa: F401  (registers L2Normalize)
+
+        model = keras.models.load_model(cfg.init_from, compile=False)
+        pruning = None
+    else:
+        rng = np.random.default_rng(cfg.seed)
+        sample = train.crops[
+            rng.choice(len(train.crops), min(cfg.select_faces, len(train.crops)), replace=False)
+        ]
+        pruning = select_channels(weights, sample, cfg.stream, cfg.middle, cfg.stem_stride)
+        model = build_model(weights, pruning)
+    start_cos = held_out_cosine(model, held.crops, held_targets, centre)
+    log(
+        f"{model.count_params():,} parameters; held-out cosine to dlib at the start {start_cos:.4f}"
+    )
+
+    step = _train_step(model, cfg.relational_weight, centre)
+    batches = _Batches(train.crops, targets, cfg.batch, cfg.seed)
+    budget, started, steps, curve = cfg.time_budget_min * 60, time.monotonic(), 0, []
+    next_check = started + budget / 6
+    try:
+        while (elapsed := time.monotonic() - started) < budget:
+            warm = min(1.0, (steps + 1) / cfg.warmup_steps)
+            lr = cfg.lr * warm * 0.5 * (1 + np.cos(np.pi * elapsed / budget))
+            x, target = batches.q.get()
+            point, relational = step(
+                tf.constant(x), tf.constant(target), tf.constant(lr, tf.float32)
+            )
+            steps += 1
+            if steps % 200 == 0:
+                log(
+                    f"step {steps}, {elapsed / 60:.1f} of {cfg.time_budget_min:g} min: "
+                    f"1 - cos {float(point):.4f}, relational {float(relational):.5f}, "
+                    f"{steps * cfg.batch / elapsed:.0f} faces/s"
+                )
+            if time.monotonic() > next_check:
+                curve.append(
+                    (
+                        round(elapsed / 60, 2),
+                        steps,
+                        held_out_cosine(model, held.crops, held_targets, centre),
+                    )
+                )
+                log(f"held-out cosine to dlib {curve[-1][2]:.4f}")
+                next_check += budget / 6
+    finally:
+        batches.stop.set()
+    final = held_out_cosine(model, held.crops, held_targets, centre)
+    model.save(out / "encoder.keras")
+    record = {
+        "preprocessing": DLIB_CHIP,
+        "recipe": "dlib pruned by channel, distilled onto dlib (trainer prune-dlib)",
+        "config": {k: v for k, v in asdict(cfg).items() if k != "progress"},
+        "pruning": _pruning_record(pruning, cfg.init_from),
+        "target_centre_norm": round(float(np.linalg.norm(centre)), 4),
+        "parameters": int(model.count_params()),
+        "steps": steps,
+        "train_minutes": round((time.monotonic() - started) / 60, 2),
+        "held_out": {
+            "identities": len(np.unique(held.labels)),
+            "faces": len(held.labels),
+        },
+        "held_out_cosine_to_dlib": {
+            "start": round(start_cos, 4),
+            "end": round(final, 4),
+            "curve": curve,
+        },
+        "licence": f"initialised from {LICENCE}; distilled on the training roots",
+    }
+    (out / "training.json").write_text(json.dumps(record, indent=2))
+    log(f"held-out cosine to dlib {final:.4f} after {steps} steps; wrote {out / 'encoder.keras'}")
+    return record
