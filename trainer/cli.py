@@ -137,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser(
         "prune-dlib",
-        help="dlib's ResNet pruned by channel and distilled back onto dlib (the fast encoder)",
+        help="dlib's ResNet pruned by channel and distilled back onto dlib (a fast candidate)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     d.add_argument("roots", nargs="+", help="data roots laid out ROOT/Person/image.jpg")
