@@ -224,9 +224,9 @@ def build_model(weights: DlibWeights, pruning: Pruning | None = None, *, taps: b
             extra = x.shape[1] - y.shape[1]
             if extra:  # dlib adds the smaller tensor into the top-left of the larger
                 y = layers.ZeroPadding2D(((0, extra), (0, extra)))(y)
-            # the shortcut's channels land on the same channel numbers; the rest are zeros
-            eye = (rows[:, None] == cols[None, :]).astype(np.float32)
-            if eye.shape[0] != eye.shape[1] or not np.array_equal(eye, np.eye(len(rows))):
+            if not np.array_equal(rows, cols):
+                # the shortcut's channels land on the same channel numbers; the rest are zeros
+                eye = (rows[:, None] == cols[None, :]).astype(np.float32)
                 pad = layers.Conv2D(len(cols), 1, use_bias=False, trainable=False)
                 x = pad(x)
                 pad.set_weights([eye[None, None]])

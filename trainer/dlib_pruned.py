@@ -33,9 +33,8 @@ mistakes are its own; its accuracy is measured, not assumed (docs/MODEL.md).
 
 from __future__ import annotations
 
+import hashlib
 import json
-import queue
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,6 +56,7 @@ from edge.align import DLIB_CHIP
 from trainer.augment import AugmentConfig, augment_one
 from trainer.data import FaceSet, load_faces, split_by_identity
 from trainer.errors import DataError
+from trainer.train import BackgroundBatches, embed
 
 #: What the student's input goes through (its target never does): milder geometry than the
 #: trainer's recipes (the target is the un-moved crop) and the door's conditions. Mirroring
@@ -110,12 +110,10 @@ def teacher_targets(model: Any, crops: np.ndarray, path: Path | None, log=print)
             return cached
     out = np.zeros((2, len(crops), 128), np.float32)
     started = time.monotonic()
-    for b in range(0, len(crops), 128):
-        x = crops[b : b + 128].astype(np.float32)
-        out[0, b : b + 128] = np.asarray(model(x, training=False))
-        out[1, b : b + 128] = np.asarray(model(x[:, :, ::-1], training=False))
-        if b % 2560 == 0:
-            log(f"dlib targets {b}/{len(crops)} faces, {time.monotonic() - started:.0f} s")
+    for b in range(0, len(crops), 2560):
+        log(f"dlib targets {b}/{len(crops)} faces, {time.monotonic() - started:.0f} s")
+        out[0, b : b + 2560] = embed(model, crops[b : b + 2560])
+        out[1, b : b + 2560] = embed(model, crops[b : b + 2560, :, ::-1])
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, out)
@@ -163,38 +161,28 @@ def select_channels(
     return Pruning(tuple(kept_stream), tuple(kept_middle), stem_stride)
 
 
-class _Batches:
-    """Background producer of (student input, dlib target) batches."""
+class _Batches(BackgroundBatches):
+    """(student input, dlib target) batches: each face mirrored or not, its target with it."""
 
     def __init__(self, crops: np.ndarray, targets: np.ndarray, batch: int, seed: int) -> None:
         self.crops, self.targets, self.batch = crops, targets, batch
-        self.rng = np.random.default_rng(seed + 1)
-        self.q: queue.Queue = queue.Queue(maxsize=6)
-        self.stop = threading.Event()
-        threading.Thread(target=self._run, daemon=True).start()
+        super().__init__(seed)
 
     def _one(self, crop: np.ndarray) -> np.ndarray:
         if self.rng.random() < DEGRADED_SHARE:
             return augment_one(crop, self.rng, DOOR_DEGRADATIONS)
         return crop.astype(np.float32)
 
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            idx = self.rng.choice(len(self.crops), self.batch, replace=False)
-            mirrored = self.rng.random(self.batch) < 0.5
-            x = np.stack(
-                [
-                    self._one(self.crops[i][:, ::-1] if m else self.crops[i])
-                    for i, m in zip(idx, mirrored, strict=True)
-                ]
-            )
-            item = (x, self.targets[mirrored.astype(int), idx])
-            while not self.stop.is_set():
-                try:
-                    self.q.put(item, timeout=0.5)
-                    break
-                except queue.Full:
-                    continue
+    def make(self) -> tuple:
+        idx = self.rng.choice(len(self.crops), self.batch, replace=False)
+        mirrored = self.rng.random(self.batch) < 0.5
+        x = np.stack(
+            [
+                self._one(self.crops[i][:, ::-1] if m else self.crops[i])
+                for i, m in zip(idx, mirrored, strict=True)
+            ]
+        )
+        return x, self.targets[mirrored.astype(int), idx]
 
 
 def _train_step(model: Any, relational_weight: float, centre: np.ndarray):
@@ -241,12 +229,7 @@ def held_out_cosine(
 ) -> float:
     """Mean cosine between the model's and dlib's embeddings of held-out faces, both centred
     (as the loss compares them)."""
-    emb = np.concatenate(
-        [
-            np.asarray(model(crops[b : b + 100].astype(np.float32)))
-            for b in range(0, len(crops), 100)
-        ]
-    )
+    emb = embed(model, crops, batch=100)
     emb, targets = emb - centre, targets - centre
     cos = (
         np.sum(emb * targets, axis=1)
@@ -273,12 +256,57 @@ def _faces(cfg: DistilConfig) -> tuple[FaceSet, FaceSet]:
     return train, held
 
 
+def _starting_model(
+    cfg: DistilConfig, weights: DlibWeights, train: FaceSet
+) -> tuple[Any, Pruning | None]:
+    """The run ``cfg.init_from`` names, as it ended (no pruning chosen here), or dlib pruned
+    by the channels' signal on ``cfg.select_faces`` training faces."""
+    if cfg.init_from:
+        import keras
+
+        import trainer.model  # noqa: F401  (registers L2Normalize)
+
+        return keras.models.load_model(cfg.init_from, compile=False), None
+    rng = np.random.default_rng(cfg.seed)
+    sample = train.crops[
+        rng.choice(len(train.crops), min(cfg.select_faces, len(train.crops)), replace=False)
+    ]
+    pruning = select_channels(weights, sample, cfg.stream, cfg.middle, cfg.stem_stride)
+    return build_model(weights, pruning), pruning
+
+
+def _fit(
+    cfg: DistilConfig, step, batches: BackgroundBatches, held_cos, log
+) -> tuple[int, float, list]:
+    """Train for the time budget (warm-up, then cosine decay over the minutes); the held-out
+    cosine six times along the way. Returns steps, minutes and that curve."""
+    import tensorflow as tf
+
+    budget, started, steps, curve = cfg.time_budget_min * 60, time.monotonic(), 0, []
+    next_check = started + budget / 6
+    while (elapsed := time.monotonic() - started) < budget:
+        warm = min(1.0, (steps + 1) / cfg.warmup_steps)
+        lr = cfg.lr * warm * 0.5 * (1 + np.cos(np.pi * elapsed / budget))
+        x, target = batches.get()
+        point, relational = step(tf.constant(x), tf.constant(target), tf.constant(lr, tf.float32))
+        steps += 1
+        if steps % 200 == 0:
+            log(
+                f"step {steps}, {elapsed / 60:.1f} of {cfg.time_budget_min:g} min: "
+                f"1 - cos {float(point):.4f}, relational {float(relational):.5f}, "
+                f"{steps * cfg.batch / elapsed:.0f} faces/s"
+            )
+        if time.monotonic() > next_check:
+            curve.append((round(elapsed / 60, 2), steps, held_cos()))
+            log(f"held-out cosine to dlib {curve[-1][2]:.4f}")
+            next_check += budget / 6
+    return steps, round((time.monotonic() - started) / 60, 2), curve
+
+
 def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> dict:
     """Prune, distil for ``cfg.time_budget_min`` minutes, write ``encoder.keras`` and
     ``training.json`` into ``cfg.out``; return the record. ``faces`` (train, held out) replaces
     loading ``cfg.roots`` (tests)."""
-    import tensorflow as tf
-
     from trainer.cache import DEFAULT_CACHE
 
     check_widths(cfg.stream, cfg.middle)
@@ -289,63 +317,29 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
     weights = read_weights(packaged_weights())
     teacher = build_model(weights)
     cache = Path(cfg.cache or DEFAULT_CACHE) if faces is None else None
-    key = f"{len(train.crops)}-{cfg.seed}-{cfg.val_fraction}"
+    key = hashlib.sha1("\n".join(train.paths).encode()).hexdigest()[:12]  # these very faces
     targets = teacher_targets(
         teacher, train.crops, cache and cache / f"dlib-targets-{key}.npy", log
     )
     held_targets = teacher_targets(teacher, held.crops, None, log)[0]
     centre = targets.mean(axis=(0, 1))
-    if cfg.init_from:
-        import keras
+    model, pruning = _starting_model(cfg, weights, train)
 
-        import trainer.model  # noqa: F401  (registers L2Normalize)
+    def held_cos() -> float:
+        return held_out_cosine(model, held.crops, held_targets, centre)
 
-        model = keras.models.load_model(cfg.init_from, compile=False)
-        pruning = None
-    else:
-        rng = np.random.default_rng(cfg.seed)
-        sample = train.crops[
-            rng.choice(len(train.crops), min(cfg.select_faces, len(train.crops)), replace=False)
-        ]
-        pruning = select_channels(weights, sample, cfg.stream, cfg.middle, cfg.stem_stride)
-        model = build_model(weights, pruning)
-    start_cos = held_out_cosine(model, held.crops, held_targets, centre)
+    start_cos = held_cos()
     log(
         f"{model.count_params():,} parameters; held-out cosine to dlib at the start {start_cos:.4f}"
     )
 
     step = _train_step(model, cfg.relational_weight, centre)
     batches = _Batches(train.crops, targets, cfg.batch, cfg.seed)
-    budget, started, steps, curve = cfg.time_budget_min * 60, time.monotonic(), 0, []
-    next_check = started + budget / 6
     try:
-        while (elapsed := time.monotonic() - started) < budget:
-            warm = min(1.0, (steps + 1) / cfg.warmup_steps)
-            lr = cfg.lr * warm * 0.5 * (1 + np.cos(np.pi * elapsed / budget))
-            x, target = batches.q.get()
-            point, relational = step(
-                tf.constant(x), tf.constant(target), tf.constant(lr, tf.float32)
-            )
-            steps += 1
-            if steps % 200 == 0:
-                log(
-                    f"step {steps}, {elapsed / 60:.1f} of {cfg.time_budget_min:g} min: "
-                    f"1 - cos {float(point):.4f}, relational {float(relational):.5f}, "
-                    f"{steps * cfg.batch / elapsed:.0f} faces/s"
-                )
-            if time.monotonic() > next_check:
-                curve.append(
-                    (
-                        round(elapsed / 60, 2),
-                        steps,
-                        held_out_cosine(model, held.crops, held_targets, centre),
-                    )
-                )
-                log(f"held-out cosine to dlib {curve[-1][2]:.4f}")
-                next_check += budget / 6
+        steps, minutes, curve = _fit(cfg, step, batches, held_cos, log)
     finally:
-        batches.stop.set()
-    final = held_out_cosine(model, held.crops, held_targets, centre)
+        batches.close()
+    final = held_cos()
     model.save(out / "encoder.keras")
     record = {
         "preprocessing": DLIB_CHIP,
@@ -355,7 +349,7 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
         "target_centre_norm": round(float(np.linalg.norm(centre)), 4),
         "parameters": int(model.count_params()),
         "steps": steps,
-        "train_minutes": round((time.monotonic() - started) / 60, 2),
+        "train_minutes": minutes,
         "held_out": {
             "identities": len(np.unique(held.labels)),
             "faces": len(held.labels),

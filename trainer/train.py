@@ -104,29 +104,26 @@ def _set_threads(threads: int) -> None:
             pass  # already initialised in this process (tests): keep what it has
 
 
-class _Batches:
-    """Background producer of augmented (x, labels, indices) batches."""
+class BackgroundBatches:
+    """Makes batches on a background thread (augmentation in NumPy/OpenCV overlaps the
+    training step); a subclass says how one batch is made (:meth:`make`)."""
 
-    def __init__(self, faces: FaceSet, sampler: PKSampler, seed: int, augment: str) -> None:
-        self.faces, self.sampler, self.augment = faces, sampler, augment
+    def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed + 1)
         self.q: queue.Queue = queue.Queue(maxsize=6)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
+    def make(self) -> tuple:
+        raise NotImplementedError
+
     def _run(self) -> None:
         while not self.stop.is_set():
-            idx = self.sampler.batch()
-            crops = self.faces.crops[idx]
-            x = (
-                augment_batch(crops, self.rng, AUGMENTS[self.augment])
-                if self.augment != "none"
-                else crops.astype(np.float32)
-            )
+            item = self.make()
             while not self.stop.is_set():
                 try:
-                    self.q.put((x, self.faces.labels[idx], idx), timeout=0.5)
+                    self.q.put(item, timeout=0.5)
                     break
                 except queue.Full:
                     continue
@@ -136,6 +133,24 @@ class _Batches:
 
     def close(self) -> None:
         self.stop.set()
+
+
+class _Batches(BackgroundBatches):
+    """Augmented (x, labels, indices) batches of P x K sampled faces."""
+
+    def __init__(self, faces: FaceSet, sampler: PKSampler, seed: int, augment: str) -> None:
+        self.faces, self.sampler, self.augment = faces, sampler, augment
+        super().__init__(seed)
+
+    def make(self) -> tuple:
+        idx = self.sampler.batch()
+        crops = self.faces.crops[idx]
+        x = (
+            augment_batch(crops, self.rng, AUGMENTS[self.augment])
+            if self.augment != "none"
+            else crops.astype(np.float32)
+        )
+        return x, self.faces.labels[idx], idx
 
 
 def embed(model, crops: np.ndarray, batch: int = 256) -> np.ndarray:
