@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._report import markdown_table, pct, rss_mb, write_section
+from edge.daemon.config import TrackingConfig
 
 
 def run_daemon(
@@ -138,9 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     peer_text = ""
     if peer is not None:
         ratio = statistics.median(peer["visit"]) / statistics.median(main_run["visit"])
+        confirm = TrackingConfig().confirm_frames
         peer_text = (
             f" Peer in the same run: {args.peer_seconds:g} s with `instant_above = -1` (every "
-            f"name waits for confirm_frames=3 agreeing frames, {2000 / args.fps:.0f} ms at "
+            f"name waits for confirm_frames={confirm} agreeing frames, "
+            f"{1000 * (confirm - 1) / args.fps:.0f} ms at "
             f"{args.fps:g} fps): {peer['recognized']} events, median first-frame latency "
             f"{ratio:.1f}x that of the main run."
         )

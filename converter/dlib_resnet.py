@@ -61,8 +61,7 @@ class Conv:
 
 @dataclass(frozen=True)
 class DlibWeights:
-    mean_rgb: tuple[float, float, float]
-    convs: tuple[Conv, ...]  # in forward order, 29; the first takes pixels (input_folded)
+    convs: tuple[Conv, ...]  # in forward order, 29; the first takes pixels (dlib's mean folded in)
     fc: np.ndarray  # (256, 128)
 
 
@@ -150,7 +149,7 @@ def read_weights(path: str | Path) -> DlibWeights:
             f"{path}: {len(convs)} convolutions and a {fc.shape} fc layer: not dlib's "
             "face recognition ResNet (29 and (256, 128))"
         )
-    return DlibWeights(mean, (input_folded(convs[0], mean), *convs[1:]), fc)
+    return DlibWeights((input_folded(convs[0], mean), *convs[1:]), fc)
 
 
 def input_folded(first: Conv, mean_rgb: tuple[float, float, float]) -> Conv:

@@ -264,9 +264,9 @@ def _widths(text: str, option: str) -> tuple[int, ...]:
 
 def _prune_dlib(args: argparse.Namespace) -> int:
     from trainer.dlib_pruned import DistilConfig, distil
-    from trainer.train import _set_threads
+    from trainer.train import set_threads
 
-    _set_threads(args.threads)
+    set_threads(args.threads)
     cfg = DistilConfig(
         roots=list(args.roots),
         out=args.out,

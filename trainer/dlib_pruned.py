@@ -56,7 +56,7 @@ from edge.align import DLIB_CHIP
 from trainer.augment import AugmentConfig, augment_one
 from trainer.data import FaceSet, load_faces, split_by_identity
 from trainer.errors import DataError
-from trainer.train import BackgroundBatches, embed
+from trainer.train import BackgroundBatches, embed, warmup_cosine_lr
 
 #: What the student's input goes through (its target never does): milder geometry than the
 #: trainer's recipes (the target is the un-moved crop) and the door's conditions. Mirroring
@@ -285,8 +285,7 @@ def _fit(
     budget, started, steps, curve = cfg.time_budget_min * 60, time.monotonic(), 0, []
     next_check = started + budget / 6
     while (elapsed := time.monotonic() - started) < budget:
-        warm = min(1.0, (steps + 1) / cfg.warmup_steps)
-        lr = cfg.lr * warm * 0.5 * (1 + np.cos(np.pi * elapsed / budget))
+        lr = warmup_cosine_lr(cfg.lr, cfg.warmup_steps, steps, elapsed / budget)
         x, target = batches.get()
         point, relational = step(tf.constant(x), tf.constant(target), tf.constant(lr, tf.float32))
         steps += 1

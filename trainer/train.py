@@ -93,7 +93,9 @@ class TrainConfig:
     progress: bool = True
 
 
-def _set_threads(threads: int) -> None:
+def set_threads(threads: int) -> None:
+    """TensorFlow's intra-op threads (0: leave TensorFlow's choice, all cores); a no-op once
+    TensorFlow has started running ops in this process."""
     import tensorflow as tf
 
     if threads > 0:
@@ -162,10 +164,19 @@ def embed(model, crops: np.ndarray, batch: int = 256) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
 
 
+def warmup_cosine_lr(
+    base: float, warmup_steps: int, step: int, progress: float, floor: float = 0.0
+) -> float:
+    """The learning rate at ``step``, ``progress`` (0..1) of the way through a run: linear
+    warm-up over ``warmup_steps``, then cosine decay from ``base`` to ``floor * base``."""
+    warm = min(1.0, (step + 1) / max(1, warmup_steps))
+    cos = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return base * warm * cos
+
+
 def lr_at(progress: float, step: int, cfg: TrainConfig) -> float:
-    warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-    cos = 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return cfg.lr * warm * cos
+    """trainer train's schedule: decay to 1% of ``cfg.lr``, never to zero."""
+    return warmup_cosine_lr(cfg.lr, cfg.warmup_steps, step, progress, floor=0.01)
 
 
 def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
@@ -258,7 +269,7 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     from trainer.model import build_encoder
     from trainer.plots import plot_roc_hist, plot_training
 
-    _set_threads(cfg.threads)
+    set_threads(cfg.threads)
     keras.utils.set_random_seed(cfg.seed)
     model = build_encoder(cfg.input_size, cfg.embedding_size, cfg.width, cfg.activation)
     optimizer = keras.optimizers.AdamW(learning_rate=cfg.lr, weight_decay=cfg.weight_decay)

@@ -31,7 +31,10 @@ photo, 312 strangers), ``aggregate`` recognised 458 household visits (73%) and `
 (66%), with the same 3 wrong-name visits (look-alike strangers, 1% of strangers: the model's
 limit at this threshold, not the rule's). Where vote loses is the visit whose first photo
 matches nobody and whose second matches well: its early unmatched frames keep 40% of the weight
-against the name. ``aggregate`` is the default. (An earlier run at a lower threshold, 0.5725,
+against the name. ``aggregate`` is the default. With dlib's encoder (the default since
+2026-12-05) a run of ``confirm_frames = 2`` behind the mean named 617 of those visits instead
+of 613 with 3, and 68 of the door benchmark's 72 instead of 66, with no more wrong names; 1
+(the mean alone) named 619 but 3 strangers wrongly: 2 is the default. (An earlier run at a lower threshold, 0.5725,
 had found the opposite, 62 vs 60 recognised with 5 vs 3 wrong names in 3 seeds: with a looser
 threshold single lucky frames were common enough for the mean to collect them.)
 

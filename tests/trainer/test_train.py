@@ -169,3 +169,14 @@ def test_teacher_margins_need_a_teacher_and_a_wider_top(tmp_path, settings, mess
 
     with pytest.raises(TrainingError, match=message):
         train(_tiny(tmp_path, "tm", **settings))
+
+
+def test_learning_rate_warms_up_then_decays_to_its_floor() -> None:
+    from trainer.train import warmup_cosine_lr
+
+    assert warmup_cosine_lr(1.0, 10, 0, 0.0) == pytest.approx(0.1)  # first warm-up step
+    assert warmup_cosine_lr(1.0, 10, 9, 0.0) == pytest.approx(1.0)  # warm: the base rate
+    assert warmup_cosine_lr(1.0, 10, 500, 0.5) == pytest.approx(0.5)  # half-way down
+    assert warmup_cosine_lr(1.0, 10, 900, 1.0) == pytest.approx(0.0, abs=1e-12)
+    assert warmup_cosine_lr(2e-3, 10, 900, 1.0, floor=0.01) == pytest.approx(2e-5)
+    assert warmup_cosine_lr(1.0, 10, 900, 3.0, floor=0.01) == pytest.approx(0.01)  # past the end
