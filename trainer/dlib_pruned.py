@@ -320,7 +320,7 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
     targets = teacher_targets(
         teacher, train.crops, cache and cache / f"dlib-targets-{key}.npy", log
     )
-    held_targets = teacher_targets(teacher, held.crops, None, log)[0]
+    held_targets = embed(teacher, held.crops)  # the clean crops only: what held_cos compares
     centre = targets.mean(axis=(0, 1))
     model, pruning = _starting_model(cfg, weights, train)
 

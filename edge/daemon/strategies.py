@@ -34,9 +34,10 @@ matches nobody and whose second matches well: its early unmatched frames keep 40
 against the name. ``aggregate`` is the default. With dlib's encoder (the default since
 2026-12-05) a run of ``confirm_frames = 2`` behind the mean named 617 of those visits instead
 of 613 with 3, and 68 of the door benchmark's 72 instead of 66, with no more wrong names; 1
-(the mean alone) named 619 but 3 strangers wrongly: 2 is the default. (An earlier run at a lower threshold, 0.5725,
-had found the opposite, 62 vs 60 recognised with 5 vs 3 wrong names in 3 seeds: with a looser
-threshold single lucky frames were common enough for the mean to collect them.)
+(the mean alone) named 619 but 3 strangers wrongly: 2 is the default. (An earlier run at a
+lower threshold, 0.5725, had found the opposite, 62 vs 60 recognised with 5 vs 3 wrong names in
+3 seeds: with a looser threshold single lucky frames were common enough for the mean to
+collect them.)
 
 Both share the instant rule: a track whose frames all matched the same person, with evidence
 clearing the threshold by ``instant_above``, is named from its first frame
