@@ -54,7 +54,7 @@ from edge.confidence import ConfidenceModel, confidence
 from edge.detectors import TRAINING_DETECTOR, create_detector
 from edge.embedder import RECOGNITION_EXPOSURE, RECOGNITION_FLIP, Embedder
 from edge.pipeline import resolve_model
-from edge.scoring import Scoring
+from edge.scoring import CohortRecord, Scoring
 from trainer.calibration import all_pairs, fit_confidence, subsample_different
 from trainer.data import file_crops, identification_set, load_faces, pair_crops, split_by_identity
 from trainer.evaluate import (
@@ -131,15 +131,17 @@ def upper_pairs(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
 
 
 # -- data --------------------------------------------------------------------------------
-def load_data(size: int) -> dict[str, object]:
+def load_data(size: int, preprocessing: str) -> dict[str, object]:
+    """Every face set, aligned as the model takes them (its input size and preprocessing)."""
     detector = create_detector(TRAINING_DETECTOR)
-    faces = load_faces(ROOTS, size, detector=detector, exclude_pairs=[PAIRS], progress=False)
+    how = {"progress": False, "preprocessing": preprocessing}
+    faces = load_faces(ROOTS, size, detector=detector, exclude_pairs=[PAIRS], **how)
     train, val = split_by_identity(faces, VAL_FRACTION, SEED)
     assert val is not None
     pairs = read_pairs(PAIRS, LFW)
-    crops, ia, ib, same, _ = pair_crops(pairs, detector, size, progress=False)
+    crops, ia, ib, same, _ = pair_crops(pairs, detector, size, **how)
     files, labels = identification_set(PAIRS, LFW, per_person=10)
-    id_crops, kept, _ = file_crops(files, detector, size, progress=False)
+    id_crops, kept, _ = file_crops(files, detector, size, **how)
     return {
         "held_out": Faces(val.crops, val.labels),
         "held_out_names": val.names,
@@ -361,7 +363,15 @@ def cohort_ms(scorer: CohortNorm, probe: np.ndarray, templates: np.ndarray, runs
 
 
 # -- report --------------------------------------------------------------------------------
-def report(rows: list[dict], grid: list, cal: dict, costs: dict, data: dict, shipped: str) -> str:
+def report(
+    rows: list[dict],
+    grid: list,
+    cal: dict,
+    costs: dict,
+    data: dict,
+    shipped: str,
+    shipped_cohort: str,
+) -> str:
     e2, e3 = "1e-2", "1e-3"
     headers = [
         "method",
@@ -424,7 +434,7 @@ def report(rows: list[dict], grid: list, cal: dict, costs: dict, data: dict, shi
         "both TAR and FAR (its scores spread a little), so each row's thresholds are its own, "
         "fitted on the held-out identities.",
         "",
-        *verdict(rows, costs),
+        *verdict(rows, costs, shipped_cohort),
         "",
         "Cohort settings tried on the held-out pairs (best first; FAR at TAR 0.8 there):",
         "",
@@ -435,7 +445,7 @@ def report(rows: list[dict], grid: list, cal: dict, costs: dict, data: dict, shi
     return "\n".join(lines)
 
 
-def verdict(rows: list[dict], costs: dict) -> list[str]:
+def verdict(rows: list[dict], costs: dict, shipped_cohort: str) -> list[str]:
     """What each option buys at equal recall, and what it costs."""
     by = {r["method"]: r for r in rows}
     plain, flip = by["plain"], by["flip"]
@@ -460,11 +470,34 @@ def verdict(rows: list[dict], costs: dict) -> list[str]:
         f"{change('far_at_tar_0.5', flip, cohort)}, strangers accepted "
         f"{change('open', flip, cohort)}; cost +{costs[cohort['method']] - costs['flip']:.2f} ms "
         f"per face, and a cohort file beside the model (this grid's best: {kib:.0f} KiB as "
-        "int8). Shipped (`converter operating-point`): the 1,483 identity templates of "
-        "training people with 2+ faces (within 0.0004 of the best here), top 25, as float16, "
-        "and the threshold set on that scale by a simulated door (docs/MODEL.md, "
-        '"Threshold"), since a pair FAR does not carry across score scales.',
+        "int8). " + shipped_cohort,
     ]
+
+
+def shipped_cohort_text(grid: list, record: CohortRecord | None) -> str:
+    """The manifest's cohort in words, with its held-out FAR at TAR 0.8 in ``grid`` beside the
+    grid's best (the grid's identity templates are built as converter operating-point builds
+    them)."""
+    if record is None:
+        return "The model ships no cohort: the edge scores plain cosine."
+    found = [
+        far
+        for far, scorer in grid[1:]
+        if scorer.variant == "mean"
+        and scorer.pool == "identity templates"
+        and (len(scorer.cohort), scorer.k) == (record.size, record.top_k)
+    ]
+    where = (
+        f"held-out FAR at TAR 0.8 {found[0]:.4f}, the grid's best {grid[1][0]:.4f}"
+        if found
+        else "a cohort this grid did not try"
+    )
+    return (
+        f"Shipped (`converter operating-point`, the manifest's cohort): {record.built_from}, "
+        f"top {record.top_k}, as float16 ({where}), and the threshold set on that scale by a "
+        'simulated door (docs/MODEL.md, "Threshold"), since a pair FAR does not carry across '
+        "score scales."
+    )
 
 
 def calibration_text(cal: dict, shipped: str) -> list[str]:
@@ -500,7 +533,7 @@ def main() -> None:
         m: Embedder(model, threads=1, flip=m == "flip", exposure=RECOGNITION_EXPOSURE)
         for m in ("plain", "flip")
     }
-    data = load_data(embedders["plain"].input_size)
+    data = load_data(embedders["plain"].input_size, embedders["plain"].preprocessing)
     data["model"] = model.name
     training = data["training"]
     sets = {
@@ -534,7 +567,9 @@ def main() -> None:
     other = "plain" if RECOGNITION_FLIP else "flip"
     mismatch = np.array([confidence(v, cal[shipped_mode]["model"]) for v in cal[other]["scores"]])
     mismatch_ece = reliability(mismatch, cal[other]["same"])[0]
-    body = report(rows, grids[shipped_mode], cal, costs, data, shipped_mode)
+    grid = grids[shipped_mode]
+    cohort_text = shipped_cohort_text(grid, embedders[shipped_mode].manifest.cohort)
+    body = report(rows, grid, cal, costs, data, shipped_mode, cohort_text)
     body += "\n\nAt the manifest's operating point ({}, threshold {:.4f}): ".format(
         shipped["plain"]["scale"], shipped["plain"]["threshold"]
     ) + "; ".join(

@@ -78,12 +78,12 @@ def pair_scores(
     emb: np.ndarray, ia: np.ndarray, ib: np.ndarray, scoring: Scoring | None = None
 ) -> np.ndarray:
     """Score of rows ``ia[k]`` and ``ib[k]``: cosine, or the model's scale when given
-    (cohort-normalised for a model with a cohort: edge/scoring.py)."""
-    scores = np.sum(emb[ia] * emb[ib], axis=1)
+    (cohort-normalised and rescaled as its manifest says: edge/scoring.py), each face's cohort
+    offset computed once however many pairs it is in."""
     if scoring is None:
-        return scores
+        return np.sum(emb[ia] * emb[ib], axis=1)
     offsets = scoring.offsets(emb)
-    return scores - offsets[ia] - offsets[ib]
+    return scoring.rowwise(emb[ia], emb[ib], offsets[ia], offsets[ib])
 
 
 def pair_index(

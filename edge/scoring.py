@@ -169,7 +169,27 @@ class Scoring:
             return scores
         a_off = self.offsets(a) if a_offsets is None else a_offsets
         b_off = self.offsets(b) if b_offsets is None else b_offsets
-        normalised = scores - a_off[:, None] - b_off[None, :]
+        return self._rescaled(scores - a_off[:, None] - b_off[None, :])
+
+    def rowwise(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        a_offsets: np.ndarray | None = None,
+        b_offsets: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(N,) scores of ``a[k]`` against ``b[k]``: the diagonal of :meth:`pairwise`, for pair
+        lists, without the N x N product."""
+        a, b = np.atleast_2d(a), np.atleast_2d(b)
+        scores = np.sum(a * b, axis=1)
+        if self.cohort is None:
+            return scores
+        a_off = self.offsets(a) if a_offsets is None else a_offsets
+        b_off = self.offsets(b) if b_offsets is None else b_offsets
+        return self._rescaled(scores - a_off - b_off)
+
+    def _rescaled(self, normalised: np.ndarray) -> np.ndarray:
+        """Cohort-normalised scores on the manifest's scale (``gain * score + shift``)."""
         if (self.gain, self.shift) == (1.0, 0.0):
             return normalised
         return self.gain * normalised + self.shift

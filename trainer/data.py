@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.align import PREPROCESS_VERSION
 from edge.detectors import TRAINING_DETECTOR, Detector, create_detector
 from trainer.cache import DEFAULT_CACHE, load_root
 from trainer.errors import DataError, TrainingError
@@ -79,7 +78,7 @@ def load_faces(
     cache_dir: str | Path = DEFAULT_CACHE,
     exclude_pairs: list[str | Path] = (),
     progress: bool = True,
-    preprocessing: str = PREPROCESS_VERSION,
+    preprocessing: str,
 ) -> FaceSet:
     """Load every root through the face cache, leaving out people named in ``exclude_pairs``;
     crops aligned for ``preprocessing`` (a model's: ``Embedder.preprocessing``)."""
@@ -152,7 +151,7 @@ def pair_crops(
     size: int,
     *,
     progress: bool = True,
-    preprocessing: str = PREPROCESS_VERSION,
+    preprocessing: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, str]]:
     """Aligned crops for the images of a pair list.
 
@@ -203,7 +202,7 @@ def file_crops(
     *,
     progress: bool = True,
     desc: str = "faces",
-    preprocessing: str = PREPROCESS_VERSION,
+    preprocessing: str,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
     """(crops aligned for ``preprocessing``, indices of the files they came from, skipped
     path -> reason)."""

@@ -209,6 +209,7 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
             cache_dir=cfg.cache,
             exclude_pairs=cfg.exclude_pairs,
             progress=cfg.progress,
+            preprocessing=_preprocess_version(),
         )
     if faces.crops.shape[1:] != (cfg.input_size, cfg.input_size, 3):
         raise TrainingError(f"crops are {faces.crops.shape[1:]}, --input-size is {cfg.input_size}")
@@ -259,7 +260,13 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     monitor = None
     if cfg.monitor_pairs:
         pairs = read_pairs(cfg.monitor_pairs, cfg.monitor_root)
-        monitor = pair_crops(pairs, detector, cfg.input_size, progress=cfg.progress)[:4]
+        monitor = pair_crops(
+            pairs,
+            detector,
+            cfg.input_size,
+            progress=cfg.progress,
+            preprocessing=_preprocess_version(),
+        )[:4]
 
     # TensorFlow only now: bad data fails in a second, not after a 10 s import
     import keras
@@ -499,6 +506,7 @@ def recalibrate(run: str | Path, faces: FaceSet | None = None, *, progress: bool
             cache_dir=cfg.cache,
             exclude_pairs=cfg.exclude_pairs,
             progress=progress,
+            preprocessing=_preprocess_version(),
         )
     _, val_set = split_by_identity(faces, cfg.val_fraction, cfg.seed)
     if val_set is None:

@@ -95,6 +95,25 @@ def test_a_rescaled_cohort_maps_every_score_and_round_trips():
     assert "gain" not in CohortRecord.from_json(_record(), "old").to_json()
 
 
+def test_pair_list_scores_are_pairwise_scores_on_the_manifest_scale():
+    """converter's pair_scores (compare, operating point, benchmarks) gives, pair by pair, what
+    Scoring.pairwise gives the edge: rescaled too (it once returned the normalised score of a
+    rescaled model, so every pair cleared its threshold)."""
+    from converter.embed import pair_scores
+
+    rng = np.random.default_rng(5)
+    cohort, faces = _unit(rng.normal(size=(40, DIM))), _unit(rng.normal(size=(9, DIM)))
+    ia, ib = np.array([0, 0, 3, 8]), np.array([1, 5, 3, 2])
+    for scoring in (
+        Scoring(0.5),
+        Scoring(0.5, None, cohort, 4, 0.3),
+        Scoring(0.5, None, cohort, 4, 0.3, gain=7.5, shift=-6.25),
+    ):
+        want = np.diag(scoring.pairwise(faces[ia], faces[ib]))
+        np.testing.assert_allclose(pair_scores(faces, ia, ib, scoring), want, rtol=1e-5)
+        np.testing.assert_allclose(scoring.rowwise(faces[ia], faces[ib]), want, rtol=1e-5)
+
+
 def test_cohort_block_errors_name_the_key():
     assert CohortRecord.from_json(_record(), "m.json: cohort").top_k == 3
     for change, key in (

@@ -11,7 +11,7 @@ import numpy as np
 from edge.detectors import TRAINING_DETECTOR, DetectorSettings, create_detector
 from edge.detectors.base import Detector, Face
 from edge.detectors.yunet import SHIPPED_MODEL
-from edge.preprocess import face_crop_from_file
+from edge.preprocess import PREPROCESS_VERSION, face_crop_from_file
 from trainer.cache import detector_tag, load_root
 from trainer.data import load_faces
 
@@ -74,6 +74,7 @@ def test_load_faces_excludes_pair_file_people(tmp_path):
         cache_dir=tmp_path / "c",
         exclude_pairs=[pairs],
         progress=False,
+        preprocessing=PREPROCESS_VERSION,
     )
     assert faces.names == ["lfw/Cid_C"]
     assert faces.excluded_people == 2 and faces.excluded_images == 4
