@@ -164,12 +164,7 @@ class Scoring:
     ) -> np.ndarray:
         """(N, M) scores of unit embeddings ``a`` against ``b``; pass offsets already known."""
         a, b = np.atleast_2d(a), np.atleast_2d(b)
-        scores = a @ b.T
-        if self.cohort is None:
-            return scores
-        a_off = self.offsets(a) if a_offsets is None else a_offsets
-        b_off = self.offsets(b) if b_offsets is None else b_offsets
-        return self._rescaled(scores - a_off[:, None] - b_off[None, :])
+        return self._on_scale(a @ b.T, a, b, a_offsets, b_offsets, outer=True)
 
     def rowwise(
         self,
@@ -181,15 +176,26 @@ class Scoring:
         """(N,) scores of ``a[k]`` against ``b[k]``: the diagonal of :meth:`pairwise`, for pair
         lists, without the N x N product."""
         a, b = np.atleast_2d(a), np.atleast_2d(b)
-        scores = np.sum(a * b, axis=1)
+        return self._on_scale(np.sum(a * b, axis=1), a, b, a_offsets, b_offsets, outer=False)
+
+    def _on_scale(
+        self,
+        cosines: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+        a_offsets: np.ndarray | None,
+        b_offsets: np.ndarray | None,
+        outer: bool,
+    ) -> np.ndarray:
+        """Cosines of ``a`` and ``b`` (every pair when ``outer``, else row by row) on the
+        manifest's scale: less both faces' cohort offsets, then ``gain * score + shift``."""
         if self.cohort is None:
-            return scores
+            return cosines
         a_off = self.offsets(a) if a_offsets is None else a_offsets
         b_off = self.offsets(b) if b_offsets is None else b_offsets
-        return self._rescaled(scores - a_off - b_off)
-
-    def _rescaled(self, normalised: np.ndarray) -> np.ndarray:
-        """Cohort-normalised scores on the manifest's scale (``gain * score + shift``)."""
+        if outer:
+            a_off, b_off = a_off[:, None], b_off[None, :]
+        normalised = cosines - a_off - b_off
         if (self.gain, self.shift) == (1.0, 0.0):
             return normalised
         return self.gain * normalised + self.shift
