@@ -266,8 +266,10 @@ def identification_trials(labels: np.ndarray, n_way: int, trials: int, seed: int
         yield probe, [ref] + [rng.choice(by[o]) for o in others]
 
 
-def pair_scores(emb_a: np.ndarray, emb_b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine similarity."""
+def row_cosines(emb_a: np.ndarray, emb_b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of embeddings that need not be unit length (a Keras model's
+    during training). For unit embeddings on a model's score scale (cohort, rescale), see
+    :func:`converter.embed.pair_scores`."""
     a = emb_a / np.maximum(np.linalg.norm(emb_a, axis=1, keepdims=True), 1e-12)
     b = emb_b / np.maximum(np.linalg.norm(emb_b, axis=1, keepdims=True), 1e-12)
     return np.sum(a * b, axis=1)

@@ -19,8 +19,8 @@ from trainer.data import file_crops, identification_set, pair_crops
 from trainer.evaluate import (
     best_threshold,
     one_shot_identification,
-    pair_scores,
     read_pairs,
+    row_cosines,
     verification_metrics,
 )
 
@@ -74,7 +74,7 @@ def _scores(embed_fn, pairs_file, images, detector, size, how, progress):
         pairs, detector, size, progress=progress, preprocessing=how
     )
     emb = embed_fn(crops)
-    return pair_scores(emb[ia], emb[ib]), same, len(pairs), skipped
+    return row_cosines(emb[ia], emb[ib]), same, len(pairs), skipped
 
 
 def evaluate_model(

@@ -40,8 +40,8 @@ from trainer.data import FaceSet, load_faces, pair_crops, split_by_identity
 from trainer.errors import TrainingError
 from trainer.evaluate import (
     one_shot_identification,
-    pair_scores,
     read_pairs,
+    row_cosines,
     sampled_pairs,
     verification_metrics,
 )
@@ -424,7 +424,7 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     if val_pairs is not None:
         v_crops, v_labels, vi, vj, vs = val_pairs
         emb = embed(model, v_crops)
-        s = pair_scores(emb[vi], emb[vj])
+        s = row_cosines(emb[vi], emb[vj])
         metrics["validation"] = verification_metrics(s, vs)
         if len(np.unique(v_labels)) >= 10:
             metrics["validation"]["one_shot_10way"] = one_shot_identification(
@@ -439,7 +439,7 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     if monitor is not None:
         crops, ia, ib, same = monitor
         emb = embed(model, crops)
-        s = pair_scores(emb[ia], emb[ib])
+        s = row_cosines(emb[ia], emb[ib])
         metrics["monitor_pairs"] = {"file": cfg.monitor_pairs, **verification_metrics(s, same)}
         if threshold is None:
             threshold = metrics["monitor_pairs"]["kfold_threshold"]
@@ -541,7 +541,7 @@ def _monitor(model, val_pairs, monitor) -> dict:
     if val_pairs is not None:
         v_crops, _, vi, vj, vs = val_pairs
         emb = embed(model, v_crops)
-        s = pair_scores(emb[vi], emb[vj])
+        s = row_cosines(emb[vi], emb[vj])
         m = verification_metrics(s, vs)
         out.update(
             val_acc=m["kfold_accuracy"],
@@ -552,7 +552,7 @@ def _monitor(model, val_pairs, monitor) -> dict:
     if monitor is not None:
         crops, ia, ib, same = monitor
         emb = embed(model, crops)
-        m = verification_metrics(pair_scores(emb[ia], emb[ib]), same)
+        m = verification_metrics(row_cosines(emb[ia], emb[ib]), same)
         out.update(pairs_acc=m["kfold_accuracy"], pairs_auc=m["auc"])
     return out
 

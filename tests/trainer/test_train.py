@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.trainer.synthetic import sample, synthetic_faces
-from trainer.evaluate import pair_scores, sampled_pairs, verification_metrics
+from trainer.evaluate import row_cosines, sampled_pairs, verification_metrics
 from trainer.model import L2Normalize, build_encoder
 from trainer.train import TrainConfig, embed, recalibrate, train
 
@@ -68,7 +68,7 @@ def _inference_separation(run_dir, patterns) -> tuple[dict, np.ndarray]:
     labels = np.repeat(np.arange(len(patterns)), 8)
     emb = embed(model, crops)
     i, j, same = sampled_pairs(labels, 300, seed=1)
-    return verification_metrics(pair_scores(emb[i], emb[j]), same), emb
+    return verification_metrics(row_cosines(emb[i], emb[j]), same), emb
 
 
 @pytest.mark.slow
