@@ -134,7 +134,7 @@ def upper_pairs(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
 def load_data(size: int, preprocessing: str) -> dict[str, object]:
     """Every face set, aligned as the model takes them (its input size and preprocessing)."""
     detector = create_detector(TRAINING_DETECTOR)
-    how = {"progress": False, "preprocessing": preprocessing}
+    how = {"progress": True, "preprocessing": preprocessing}  # tqdm bars on stderr
     faces = load_faces(ROOTS, size, detector=detector, exclude_pairs=[PAIRS], **how)
     train, val = split_by_identity(faces, VAL_FRACTION, SEED)
     assert val is not None
@@ -523,6 +523,11 @@ def calibration_text(cal: dict, shipped: str) -> list[str]:
     return lines
 
 
+def progress(what: str) -> None:
+    """One line on stderr per stage: the run takes minutes (more without a face cache)."""
+    print(f"bench_test_time: {what}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model")
@@ -542,12 +547,17 @@ def main() -> None:
         "test_people": data["test_people"].crops,
         "training": training.crops,
     }
-    emb = {m: {k: e.embed(v) for k, v in sets.items()} for m, e in embedders.items()}
+    emb: dict[str, dict[str, np.ndarray]] = {m: {} for m in embedders}
+    for m, e in embedders.items():
+        for k, v in sets.items():
+            progress(f"embedding {len(v)} {k} faces ({m})")
+            emb[m][k] = e.embed(v)
     check = one_shot_identification(emb["plain"]["test_people"], data["test_people"].labels, 100)
     rows, grids, cal, costs, shipped = [], {}, {}, {}, {}
     crop = sets["pairs"][:1]
     templates = emb["plain"]["test_people"][:10]
     for mode in ("plain", "flip"):
+        progress(f"cohort grid, rows and calibration ({mode})")
         e = emb[mode]
         pools = cohort_pools(e["training"], training.labels)
         grids[mode] = choose_cohort(e["held_out"], data["held_out"].labels, pools)
