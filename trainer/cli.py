@@ -162,6 +162,12 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--init-from", default="", metavar="MODEL", help="continue from this run's encoder.keras"
     )
+    d.add_argument(
+        "--trainable-stages",
+        type=int,
+        default=0,
+        help="train only the stem and this many first stages, the rest kept as is (0: all)",
+    )
     d.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all)")
     d.add_argument("--quiet", action="store_true")
 
@@ -282,6 +288,7 @@ def _prune_dlib(args: argparse.Namespace) -> int:
         exclude_pairs=list(args.exclude_pairs),
         cache=args.cache,
         init_from=args.init_from,
+        trainable_stages=args.trainable_stages,
         progress=not args.quiet,
     )
     record = distil(cfg)

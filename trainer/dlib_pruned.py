@@ -26,6 +26,10 @@ its training faces, 0.75 on held-out ones).
   ``--exclude-pairs`` left out and the same identities held out as ``trainer train --seed S
   --val-fraction F`` holds out, so ``converter operating-point`` fits the threshold on people
   the model never saw. Progress is the mean cosine to dlib on held-out faces.
+- ``--trainable-stages N`` trains only the stem and the first N stages (:func:`freeze_after`),
+  for adapting dlib's own network to the door while its deeper layers stay dlib's. Measured
+  with N = 2 (docs/MODEL.md, "only dlib's early layers fine-tuned"): members named sooner on the
+  door replays, three look-alike strangers named; not shipped.
 
 Trade-off: the student can only be as good as dlib (it copies dlib's embedding), and dlib's
 mistakes are its own; its accuracy is measured, not assumed (docs/MODEL.md).
@@ -98,6 +102,9 @@ class DistilConfig:
     cache: str = ""
     select_faces: int = 768
     init_from: str = ""  # continue from this encoder.keras (channels already chosen)
+    #: train only the stem and this many first stages (0: every layer); the rest keeps dlib's
+    #: weights, so what tells people apart stays dlib's and only the early filters adapt
+    trainable_stages: int = 0
     progress: bool = True
 
 
@@ -213,6 +220,27 @@ def _train_step(model: Any, relational_weight: float, centre: np.ndarray):
     return step
 
 
+def freeze_after(model: Any, stages: int) -> int:
+    """Freeze every layer after the stem and the first ``stages`` of :data:`STAGES` (0 or
+    more than there are: freeze nothing); return how many convolutions stay trainable. Counts
+    the convolutions ``build_model`` makes, in its order: the stem, then two per block; the
+    shortcut's fixed channel mapping (no bias) is not one of them."""
+    if not 0 < stages < len(STAGES):
+        return sum(1 for layer in model.layers if _is_weight_conv(layer))
+    keep = 1 + sum(2 * (blocks + bool(i)) for i, (_, blocks) in enumerate(STAGES[:stages]))
+    seen = 0
+    for layer in model.layers:
+        if _is_weight_conv(layer):
+            seen += 1
+        if seen > keep or layer.__class__.__name__ == "Dense":
+            layer.trainable = False
+    return keep
+
+
+def _is_weight_conv(layer: Any) -> bool:
+    return layer.__class__.__name__ == "Conv2D" and layer.use_bias
+
+
 def _pruning_record(pruning: Pruning | None, init_from: str) -> dict:
     """The widths kept: this run's choice, or the record of the run it continued."""
     if pruning is not None:
@@ -323,13 +351,15 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
     held_targets = embed(teacher, held.crops)  # the clean crops only: what held_cos compares
     centre = targets.mean(axis=(0, 1))
     model, pruning = _starting_model(cfg, weights, train)
+    trainable_convs = freeze_after(model, cfg.trainable_stages)
 
     def held_cos() -> float:
         return held_out_cosine(model, held.crops, held_targets, centre)
 
     start_cos = held_cos()
     log(
-        f"{model.count_params():,} parameters; held-out cosine to dlib at the start {start_cos:.4f}"
+        f"{model.count_params():,} parameters ({trainable_convs} convolutions trained); "
+        f"held-out cosine to dlib at the start {start_cos:.4f}"
     )
 
     step = _train_step(model, cfg.relational_weight, centre)
@@ -347,6 +377,7 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
         "pruning": _pruning_record(pruning, cfg.init_from),
         "target_centre_norm": round(float(np.linalg.norm(centre)), 4),
         "parameters": int(model.count_params()),
+        "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
         "steps": steps,
         "train_minutes": minutes,
         "held_out": {

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 pytest.importorskip("face_recognition_models", reason="the teacher extra (in .[dev])")
 
@@ -20,7 +22,7 @@ from converter.dlib_resnet import (
 )
 from tests.trainer.synthetic import synthetic_faces
 from trainer.data import split_by_identity
-from trainer.dlib_pruned import DistilConfig, distil, select_channels
+from trainer.dlib_pruned import DistilConfig, distil, freeze_after, select_channels
 from trainer.errors import DataError
 
 STREAM = (8, 16, 16, 24, 24)
@@ -61,6 +63,36 @@ def test_selected_channels_have_the_asked_widths_and_shapes(weights, faces) -> N
     assert convs[-1].kernel_size == (1, 1) and convs[-1].filters == 24
     out = model.predict(faces.crops[:2].astype(np.float32), verbose=0)
     assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+
+def test_freezing_after_two_stages_trains_only_the_early_filters(weights, faces) -> None:
+    pruning = select_channels(weights, faces.crops[:16], STREAM, MIDDLE, stem_stride=4)
+    model = build_model(weights, pruning)
+    everything = len(model.trainable_variables)
+    # the stem, stage 1's three blocks, stage 2's down block and three blocks: 2 per block
+    assert freeze_after(model, 2) == 1 + 2 * 3 + 2 * 4
+    trained = {v.path.split("/")[0] for v in model.trainable_variables}
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D" and layer.use_bias]
+    assert trained == {layer.name for layer in convs[:15]}
+    assert len(model.trainable_variables) == 2 * 15 < everything
+    # the frozen rest is what it was: a step changes only the early filters
+    late = [w.numpy().copy() for w in convs[15].weights]
+    stem = convs[0].kernel.numpy().copy()
+    x = faces.crops[:4].astype(np.float32)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(x, training=True)[:, 0])
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert all(g is not None for g in grads)
+    keras.optimizers.SGD(0.1).apply_gradients(zip(grads, model.trainable_variables, strict=True))
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(late, convs[15].weights, strict=True))
+    assert not np.array_equal(stem, convs[0].kernel.numpy())
+
+
+def test_freezing_nothing_keeps_every_layer_trainable(weights) -> None:
+    model = build_model(weights, full_pruning())
+    before = len(model.trainable_variables)
+    assert freeze_after(model, 0) == sum(2 * (b + bool(i)) for i, (_, b) in enumerate(STAGES)) + 1
+    assert len(model.trainable_variables) == before
 
 
 def test_widths_out_of_range_are_one_line_errors(weights, faces) -> None:
