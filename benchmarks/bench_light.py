@@ -64,9 +64,6 @@ VARIANTS: dict[str, dict[str, float] | None] = {
     f"noise > {NOISE_ABOVE:g}: smoothed (sigma 1.0)": {"gain_above": OFF, "sigma": 1.0},
     f"noise > {NOISE_ABOVE:g}: smoothed (sigma 1.4)": {"gain_above": OFF, "sigma": 1.4},
     f"gain > {SMOOTH_ABOVE_GAIN:g}: smoothed (sigma 1.4)": {"noise_above": OFF, "sigma": 1.4},
-    f"noise > {NOISE_ABOVE:g} or gain > {SMOOTH_ABOVE_GAIN:g}: smoothed (sigma 1.0)": {
-        "sigma": 1.0
-    },
     SHIPPED: {"sigma": DENOISE_SIGMA},
     "gain > 1.5: smoothed (sigma 1.4)": {"noise_above": OFF, "gain_above": 1.5, "sigma": 1.4},
     "every crop smoothed (sigma 1.4)": {"noise_above": 0.0, "sigma": 1.4},
