@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from edge.detectors.settings import add_detector_options, settings_from_args
-from edge.embedder import RECOGNITION_EXPOSURE, RECOGNITION_FLIP
+from edge.embedder import RECOGNITION_EXPOSURE, RECOGNITION_FLIP, RECOGNITION_ZOOM
 from edge.errors import DoorfaceError, run_command
 
 log = logging.getLogger("edge")
@@ -41,6 +41,12 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         default=RECOGNITION_EXPOSURE,
         help="embed dark faces as they are, not brightened (edge/exposure.py)",
     )
+    p.add_argument(
+        "--zoom",
+        action="store_true",
+        default=RECOGNITION_ZOOM,
+        help="also embed each view zoomed in (twice the time; enrol and match the same way)",
+    )
 
 
 def _detector(args: argparse.Namespace):
@@ -55,7 +61,11 @@ def _embedder(args: argparse.Namespace):
     from edge.pipeline import resolve_model
 
     return Embedder(
-        resolve_model(args.model), threads=args.threads, flip=args.flip, exposure=args.exposure
+        resolve_model(args.model),
+        threads=args.threads,
+        flip=args.flip,
+        exposure=args.exposure,
+        zoom=args.zoom,
     )
 
 
@@ -124,6 +134,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
         margin=args.margin,
         flip=args.flip,
         exposure=args.exposure,
+        zoom=args.zoom,
     )
     images, problems = list_images(args.paths)
     for problem in problems:

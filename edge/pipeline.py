@@ -144,11 +144,14 @@ def recognizer_from_files(
     max_faces: int = 5,
     flip: bool = False,
     exposure: bool = False,
+    zoom: bool = False,
 ) -> Recognizer:
     """Everything from paths and settings (``detector=None``: the default, shipped YuNet); the
     scores, threshold and confidence are the model manifest's (:mod:`edge.scoring`), a given
-    ``threshold`` replaces the manifest's on the same scale. ``flip``, ``exposure``: test-time options (see Embedder)."""
-    embedder = Embedder(resolve_model(model_path), threads=threads, flip=flip, exposure=exposure)
+    ``threshold`` replaces the manifest's on the same scale. ``flip``, ``exposure``, ``zoom``: test-time options (see Embedder)."""
+    embedder = Embedder(
+        resolve_model(model_path), threads=threads, flip=flip, exposure=exposure, zoom=zoom
+    )
     if gallery_path is None:  # nobody enrolled (the daemon loads its gallery itself)
         gallery = Gallery.create(
             "<empty>", embedder.model_id, embedder.input_size, embedder.embedding_size

@@ -78,7 +78,7 @@ def augment_one(crop: np.ndarray, rng: np.random.Generator, c: AugmentConfig) ->
     if rng.random() < c.flip:
         img = img[:, ::-1]
     if rng.random() < c.geometry_p:
-        img = _geometry(img, rng, c)
+        img = move(img, rng, c)
     if rng.random() < c.small_p:
         pixels = int(rng.integers(c.small_px[0], c.small_px[1] + 1))
         img = small_face(img, max(8, pixels * size // 64))
@@ -109,7 +109,9 @@ def augment_one(crop: np.ndarray, rng: np.random.Generator, c: AugmentConfig) ->
     return img
 
 
-def _geometry(img: np.ndarray, rng: np.random.Generator, c: AugmentConfig) -> np.ndarray:
+def move(img: np.ndarray, rng: np.random.Generator, c: AugmentConfig) -> np.ndarray:
+    """Rotated, scaled and shifted at random within ``c``'s limits (black where the crop
+    leaves nothing)."""
     size = img.shape[0]
     angle = rng.uniform(-c.rotate_deg, c.rotate_deg)
     scale = 1.0 + rng.uniform(-c.scale, c.scale)

@@ -168,6 +168,11 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         help="train only the stem and this many first stages, the rest kept as is (0: all)",
     )
+    d.add_argument(
+        "--moved-targets",
+        action="store_true",
+        help="move most crops and embed dlib's target anew for each (int8 dlib, batch thread)",
+    )
     d.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all)")
     d.add_argument("--quiet", action="store_true")
 
@@ -289,6 +294,7 @@ def _prune_dlib(args: argparse.Namespace) -> int:
         cache=args.cache,
         init_from=args.init_from,
         trainable_stages=args.trainable_stages,
+        moved_targets=args.moved_targets,
         progress=not args.quiet,
     )
     record = distil(cfg)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.detectors.settings import DetectorSettings
-from edge.embedder import RECOGNITION_EXPOSURE, RECOGNITION_FLIP
+from edge.embedder import RECOGNITION_EXPOSURE, RECOGNITION_FLIP, RECOGNITION_ZOOM
 from edge.errors import ConfigError
 
 
@@ -40,6 +40,7 @@ class RecognitionConfig:
     max_faces: int = 5
     flip: bool = RECOGNITION_FLIP  # embed each face and its mirror image (edge/embedder.py)
     exposure: bool = RECOGNITION_EXPOSURE  # brighten under-exposed faces (edge/exposure.py)
+    zoom: bool = RECOGNITION_ZOOM  # each view also zoomed in: 2x the embedding time (embedder.py)
 
 
 @dataclass

@@ -80,6 +80,7 @@ def recognizer_from_config(cfg: Config) -> Recognizer:
         max_faces=r.max_faces,
         flip=r.flip,
         exposure=r.exposure,
+        zoom=r.zoom,
     )
 
 

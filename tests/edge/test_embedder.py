@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from edge.embedder import Embedder
+from edge.embedder import Embedder, zoomed_in
 from edge.errors import ModelError
 from edge.manifest import load_manifest, manifest_path_for
 
@@ -42,6 +42,35 @@ def test_flip_fusion_is_the_renormalised_mean_of_crop_and_mirror(tiny_model):
     assert np.all(np.sum(a * b, axis=1) < 0.9999)  # the mirror really is another input
     symmetric = np.concatenate([crops[:, :, :16], crops[:, :, :16][:, :, ::-1]], axis=2)
     np.testing.assert_allclose(fused.embed(symmetric), plain.embed(symmetric), atol=1e-6)
+
+
+def test_zoomed_in_enlarges_the_centre():
+    crop = np.zeros((1, 100, 100, 3), np.uint8)
+    crop[0, 4:96, 4:96] = 200  # the centre 92 px bright, a 4 px dark frame around it
+    out = zoomed_in(crop, 0.08)
+    assert out.shape == crop.shape and out.dtype == np.uint8
+    assert out.min() == 200  # the frame is cut off, the centre fills the crop
+    np.testing.assert_array_equal(crop[0, 0], 0)  # the input is not modified
+
+
+def test_zoom_averages_each_view_and_its_zoomed_copy(tiny_model):
+    plain = Embedder(tiny_model)
+    crops = np.random.default_rng(2).integers(0, 255, size=(3, 32, 32, 3), dtype=np.uint8)
+    mirror = crops[:, :, ::-1]
+    views = [crops, mirror, zoomed_in(crops), zoomed_in(np.ascontiguousarray(mirror))]
+    total = sum(plain.embed(v) for v in views)
+    expected = total / np.linalg.norm(total, axis=1, keepdims=True)
+    both = Embedder(tiny_model, flip=True, zoom=True)
+    np.testing.assert_allclose(both.embed(crops), expected, atol=1e-5)
+    alone = plain.embed(crops) + plain.embed(zoomed_in(crops))
+    np.testing.assert_allclose(
+        Embedder(tiny_model, zoom=True).embed(crops),
+        alone / np.linalg.norm(alone, axis=1, keepdims=True),
+        atol=1e-5,
+    )
+    assert np.all(
+        np.sum(both.embed(crops) * Embedder(tiny_model, flip=True).embed(crops), 1) < 0.9999
+    )
 
 
 def test_wrong_crop_shape_is_rejected(tiny_model):

@@ -123,3 +123,27 @@ def test_distillation_moves_the_pruned_net_towards_dlib(tmp_path, faces) -> None
     assert saved["preprocessing"] == "dlib-chip-1"
     assert saved["pruning"]["stream"] == list(STREAM)
     assert (tmp_path / "run" / "encoder.keras").is_file()
+
+
+def test_moved_crops_get_their_target_from_the_teacher() -> None:
+    from trainer.dlib_pruned import _Batches
+
+    crops = np.random.default_rng(0).integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
+    cached = np.stack([np.full((40, 4), 1.0, np.float32), np.full((40, 4), 2.0, np.float32)])
+    calls: list[np.ndarray] = []
+
+    def teacher(moved: np.ndarray) -> np.ndarray:
+        calls.append(moved)
+        return np.full((len(moved), 4), 9.0, np.float32)
+
+    batches = _Batches(crops, cached, batch=32, seed=0, teacher=teacher)
+    try:
+        x, targets = batches.get()
+    finally:
+        batches.close()
+    assert x.shape == (32, 32, 32, 3)
+    from_teacher = targets[:, 0] == 9.0
+    assert 0 < from_teacher.sum() < 32  # most moved (and re-embedded), some as cached
+    assert set(targets[~from_teacher, 0].tolist()) <= {1.0, 2.0}  # mirrored or not
+    assert calls[0].dtype == np.uint8 and calls[0].shape[1:] == (32, 32, 3)  # what dlib takes
+    assert cached.min() == 1.0 and cached.max() == 2.0  # the cache is never written

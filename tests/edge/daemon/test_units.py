@@ -35,6 +35,16 @@ def test_example_config_documents_exactly_the_defaults():
     assert dataclasses.asdict(config.load(EXAMPLE)) == dataclasses.asdict(config.Config())
 
 
+def test_test_time_options_reach_the_daemons_embedder(tmp_path):
+    from edge.daemon.loop import recognizer_from_config
+
+    path = tmp_path / "c.toml"
+    path.write_text("[recognition]\nzoom = true\nflip = false\n")
+    embedder = recognizer_from_config(config.load(path)).embedder
+    assert (embedder.zoom, embedder.flip, embedder.exposure) == (True, False, True)
+    assert config.Config().recognition.zoom is False  # twice the time: opt-in
+
+
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
