@@ -108,7 +108,8 @@ def set_threads(threads: int) -> None:
 
 class BackgroundBatches:
     """Makes batches on a background thread (augmentation in NumPy/OpenCV overlaps the
-    training step); a subclass says how one batch is made (:meth:`make`)."""
+    training step); a subclass says how one batch is made (:meth:`make`). An error there
+    reaches the trainer at its next :meth:`get` instead of leaving it waiting."""
 
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed + 1)
@@ -122,16 +123,24 @@ class BackgroundBatches:
 
     def _run(self) -> None:
         while not self.stop.is_set():
-            item = self.make()
+            try:
+                item = self.make()
+            except Exception as exc:  # handed to the trainer's thread by get()
+                item = exc
             while not self.stop.is_set():
                 try:
                     self.q.put(item, timeout=0.5)
                     break
                 except queue.Full:
                     continue
+            if isinstance(item, Exception):
+                return
 
     def get(self):
-        return self.q.get()
+        item = self.q.get()
+        if isinstance(item, Exception):
+            raise item
+        return item
 
     def close(self) -> None:
         self.stop.set()

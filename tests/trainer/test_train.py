@@ -12,7 +12,7 @@ import pytest
 from tests.trainer.synthetic import sample, synthetic_faces
 from trainer.evaluate import row_cosines, sampled_pairs, verification_metrics
 from trainer.model import L2Normalize, build_encoder
-from trainer.train import TrainConfig, embed, recalibrate, train
+from trainer.train import BackgroundBatches, TrainConfig, embed, recalibrate, train
 
 
 def test_build_encoder_contract():
@@ -180,3 +180,24 @@ def test_learning_rate_warms_up_then_decays_to_its_floor() -> None:
     assert warmup_cosine_lr(1.0, 10, 900, 1.0) == pytest.approx(0.0, abs=1e-12)
     assert warmup_cosine_lr(2e-3, 10, 900, 1.0, floor=0.01) == pytest.approx(2e-5)
     assert warmup_cosine_lr(1.0, 10, 900, 3.0, floor=0.01) == pytest.approx(0.01)  # past the end
+
+
+def test_an_error_making_a_batch_reaches_the_trainer_instead_of_a_hang() -> None:
+    class Failing(BackgroundBatches):
+        made = 0
+
+        def make(self) -> tuple:
+            self.made += 1
+            if self.made == 3:
+                raise RuntimeError("teacher gone")
+            return (self.made,)
+
+    batches = Failing(seed=0)
+    try:
+        assert batches.get() == (1,) and batches.get() == (2,)  # the good ones first
+        with pytest.raises(RuntimeError, match="teacher gone"):
+            batches.get()
+    finally:
+        batches.close()
+    batches.thread.join(timeout=5)
+    assert not batches.thread.is_alive()  # the thread ends after handing the error over
