@@ -8,6 +8,7 @@ list unknown faces grouped by similarity. Each checks its input and raises
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 
 MAX_GROUP_FACES = 200  # newest unknown faces grouped on the page
 LIVE_MAX_AGE_S = 5.0  # a capture needs a frame at most this old
+MAX_VISIT_ID = 64  # the daemon's are UUIDs (36 characters)
+#: Naming checks that no visit was named before and then marks them: one naming at a time, so
+#: two people naming the same faces at once cannot enrol one face as two people.
+_NAMING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -41,19 +46,41 @@ def unknown_groups(ctx: WebContext) -> list[Group]:
 
 
 def name_visits(ctx: WebContext, visit_ids: list[str], name: str) -> int:
-    """Enrol the decisive faces of these visits as ``name``; returns how many."""
+    """Enrol the decisive faces of these unknown, not yet named visits as ``name``; returns
+    how many. A visit named before, or one the daemon recognised, is refused (409): one face
+    is never enrolled as two people ("not <name>" is the way to correct a recognised visit)."""
     name = valid_name(name)
     if not visit_ids:
         raise Problem(400, "choose at least one face")
-    faces = ctx.visits.faces(visit_ids)
-    missing = set(visit_ids) - {f.visit_id for f in faces}
-    if missing:
-        raise Problem(404, f"no visit {sorted(missing)[0]!r} (purged or never recorded)")
-    size = ctx.library.recognizer.embedder.input_size
-    crops = resized_crops(np.stack([png_to_rgb(f.png) for f in faces]), size)
-    ctx.library.enrol_faces(name, list(crops), [f"visit:{f.visit_id}" for f in faces])
-    ctx.visits.mark_named([f.visit_id for f in faces], name)
+    if not all(valid_visit_id(v) for v in visit_ids):
+        raise Problem(400, "visits must be a list of visit ids")
+    with _NAMING:
+        faces = ctx.visits.faces(visit_ids)
+        missing = set(visit_ids) - {f.visit_id for f in faces}
+        if missing:
+            raise Problem(404, f"no visit {sorted(missing)[0]!r} (purged or never recorded)")
+        for v in dict.fromkeys(visit_ids):
+            visit = ctx.visits.get(v)
+            if visit is not None and visit.named:
+                raise Problem(409, f"visit {v!r} was already named {visit.named!r}")
+            if visit is not None and visit.type != "unknown":
+                raise Problem(409, f"visit {v!r} was recognised, not unknown")
+        size = ctx.library.recognizer.embedder.input_size
+        crops = resized_crops(np.stack([png_to_rgb(f.png) for f in faces]), size)
+        ctx.library.enrol_faces(name, list(crops), [f"visit:{f.visit_id}" for f in faces])
+        ctx.visits.mark_named([f.visit_id for f in faces], name)
     return len(faces)
+
+
+def valid_visit_id(raw: object) -> bool:
+    """A visit id as the daemon makes them could be: printable ASCII, 1-64 characters (what
+    the visit store is asked for is never more than that)."""
+    return (
+        isinstance(raw, str)
+        and 0 < len(raw) <= MAX_VISIT_ID
+        and raw.isascii()
+        and raw.isprintable()
+    )
 
 
 def mark_not(ctx: WebContext, visit_id: str) -> str:

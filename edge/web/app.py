@@ -23,7 +23,7 @@ import jinja2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -214,6 +214,13 @@ async def _on_too_large(request: Request, exc: Exception) -> Response:
     return _problem_response(request, Problem(413, f"request body over {limit} bytes"))
 
 
+async def _on_client_gone(request: Request, exc: Exception) -> Response:
+    # the client hung up while sending its body: nobody is left to answer, so one log line
+    # instead of Starlette's traceback; the answer below goes nowhere
+    log.info("web: %s %s: the client disconnected mid-request", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 def create_app(ctx: WebContext) -> Starlette:
     from edge.web import api, pages
 
@@ -231,6 +238,7 @@ def create_app(ctx: WebContext) -> Starlette:
             DoorfaceError: _on_doorface_error,
             HTTPException: _on_http_error,
             BodyTooLarge: _on_too_large,
+            ClientDisconnect: _on_client_gone,
         },
     )
     app.state.ctx = ctx

@@ -74,12 +74,14 @@ class EnrolReport:
 
 def valid_name(raw: str) -> str:
     """A person's name as typed, stripped; Problem(400) unless 1-64 printable characters
-    without '/' or '\\' (names travel in URLs)."""
+    without '/' or '\\', and not '.' or '..' (names travel in URLs)."""
     name = unicodedata.normalize("NFC", str(raw)).strip()
     if not name or len(name) > MAX_NAME:
         raise Problem(400, f"a name has 1 to {MAX_NAME} characters")
     if any(c in "/\\" or not c.isprintable() for c in name):
         raise Problem(400, "a name cannot hold '/', '\\' or control characters")
+    if name in (".", ".."):  # a browser resolves /people/.. to / before asking
+        raise Problem(400, "a name cannot be '.' or '..'")
     return name
 
 

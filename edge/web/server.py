@@ -8,10 +8,19 @@ of its own (the daemon, or ``edge web``, handles SIGTERM and stops it).
 
 Start-up refusals (:func:`check_web`): a ``listen`` address other than loopback while no
 password is set, and TLS files that do not exist.
+
+Slow clients: uvicorn serves at most 64 connections at once (``limit_concurrency``; 503 beyond)
+and by itself waits forever for a request's headers, so a few dozen connections that never
+finish theirs (a "slowloris") would lock everyone out without a password. :class:`GuardedH11`
+closes a connection whose request line and headers have not arrived
+:data:`HEADER_TIMEOUT_S` after it opened (or after its previous answer), and refuses a client
+address more than :data:`CONNECTIONS_PER_CLIENT` connections at once (browsers open up to 6).
+A body sent slowly is not limited: uploads over a slow Wi-Fi link take their time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import signal
@@ -19,7 +28,9 @@ import socket
 import threading
 from pathlib import Path
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from edge.daemon.config import Config, WebConfig
 from edge.errors import ConfigError
@@ -51,6 +62,64 @@ def check_web(w: WebConfig) -> None:
         path = getattr(w, key)
         if path and not Path(path).is_file():
             raise ConfigError(f"web.{key}: file not found: {path}")
+
+
+#: Seconds a connection may take to send a request's line and headers (see module docstring).
+HEADER_TIMEOUT_S = 10.0
+#: Connections one client address may hold at once.
+CONNECTIONS_PER_CLIENT = 16
+
+
+class GuardedH11(H11Protocol):
+    """uvicorn's h11 protocol with the two limits of the module docstring."""
+
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        host = self.client[0] if self.client else None
+        if (
+            host is not None
+            and sum(1 for c in self.connections if c.client and c.client[0] == host)
+            > CONNECTIONS_PER_CLIENT
+        ):
+            log.warning(
+                "web: %s holds over %d connections: one refused", host, CONNECTIONS_PER_CLIENT
+            )
+            transport.close()
+            return
+        self._await_headers()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # a request line and headers arrived
+            self._stop_waiting()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self._await_headers()  # the next request on this connection gets the same time
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_waiting()
+        super().connection_lost(exc)
+
+    def _await_headers(self) -> None:
+        self._stop_waiting()
+        self._header_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._headers_too_slow)
+
+    def _stop_waiting(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            log.info(
+                "web: %s sent no complete request in %.0f s: closed", self.client, HEADER_TIMEOUT_S
+            )
+            self.transport.close()
 
 
 class WebServer:
@@ -86,7 +155,7 @@ class WebServer:
             access_log=False,
             server_header=False,
             lifespan="off",
-            http="h11",
+            http=GuardedH11,
             loop="asyncio",
             ws="none",
             proxy_headers=False,

@@ -7,7 +7,10 @@ replaces it with a new id (no session fixation). Every change a page makes sends
 CSRF token (a form field, or the ``X-CSRF-Token`` header for scripts), compared in constant
 time. Held in memory on purpose: a restart signs everyone out, and nothing about sessions is
 written to the SD card. Sessions expire after ``idle_s`` unused; at most ``max_sessions`` are
-kept (the least recently used go first), so a flood of sign-in page loads cannot grow memory.
+kept (the least recently used go first, sessions not signed in before signed-in ones), so a
+flood of sign-in page loads can neither grow memory nor sign anyone out. (During such a flood
+a sign-in form may expire before it is sent: the page says so and the next try works once the
+flood stops.)
 """
 
 from __future__ import annotations
@@ -68,9 +71,18 @@ class SessionStore:
             if replacing:
                 self._sessions.pop(replacing, None)
             while len(self._sessions) >= self.max_sessions:
-                self._sessions.popitem(last=False)
+                self._sessions.pop(self._least_needed(session.last_seen))
             self._sessions[session.id] = session
         return session
+
+    def _least_needed(self, now: float) -> str:
+        """The session to drop for a new one: the least recently used that has expired or is
+        not signed in (anyone can make those by loading the sign-in page), else the least
+        recently used."""
+        for sid, session in self._sessions.items():  # least recently used first
+            if not session.signed_in or now - session.last_seen > self.idle_s:
+                return sid
+        return next(iter(self._sessions))
 
     def drop(self, sid: str | None) -> None:
         with self._lock:

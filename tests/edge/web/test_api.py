@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import re
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -361,3 +362,54 @@ def test_capture_from_the_live_camera(web: Web, faces):
     web.server.recorder.frame(SimpleNamespace(image=frame, timestamp=time.time() - 60), [])
     assert requests.post(api + "/people/Eileen/capture", headers=auth).status_code == 409
     assert requests.get(api + "/people/Eileen", headers=auth).json()["photos"] == 1
+
+
+def test_a_visit_is_named_once_and_only_an_unknown_one(web: Web, faces, caplog):
+    api, auth = web.url + "/api", web.auth
+    gallery = Path(web.cfg.recognition.gallery)
+    stranger = web.record_visit(faces["grace"][0], None, 0.2)
+    known = web.record_visit(faces["grace"][1], "Grace", 0.9)
+    r = requests.post(
+        api + "/unknown/name", headers=auth, json={"visits": [stranger], "name": "Wade"}
+    )
+    assert r.status_code == 200 and r.json()["enrolled"] == 1, r.text
+    before = gallery.read_bytes()
+    for visits, status, why in [
+        ([stranger], 409, "already named 'Wade'"),  # one face never becomes two people
+        ([known], 409, "recognised, not unknown"),
+        (["\ud800"], 400, "visit ids"),  # a lone surrogate (was a 500 from sqlite)
+        (["x" * 65], 400, "visit ids"),
+        ([], 400, "at least one"),
+    ]:
+        r = requests.post(
+            api + "/unknown/name", headers=auth, json={"visits": visits, "name": "Other"}
+        )
+        assert r.status_code == status and why in r.json()["error"], (visits, r.text)
+    assert gallery.read_bytes() == before
+    for name in (".", ".."):  # a browser would resolve /people/.. before asking
+        r = requests.post(api + "/people/Wade/rename", headers=auth, json={"name": name})
+        assert r.status_code == 400 and "'.'" in r.json()["error"], r.text
+    assert Gallery.load(gallery).people == ["Wade"]
+
+
+def test_a_client_gone_mid_body_is_one_log_line(web: Web, caplog):
+    caplog.set_level("INFO")
+    host, port = web.url.removeprefix("http://").split(":")
+    for path, kind in [
+        ("/api/recognize", "image/jpeg"),
+        ("/login", "application/x-www-form-urlencoded"),
+    ]:
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        conn.putrequest("POST", path)
+        conn.putheader("Authorization", f"Bearer {web.token}")
+        conn.putheader("Content-Type", kind)
+        conn.putheader("Content-Length", "100")
+        conn.endheaders(b"abc")
+        conn.close()
+    for _ in range(100):
+        if sum("disconnected mid-request" in r.getMessage() for r in caplog.records) == 2:
+            break
+        threading.Event().wait(0.05)
+    assert sum("disconnected mid-request" in r.getMessage() for r in caplog.records) == 2
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert requests.get(web.url + "/api/status", headers=web.auth).status_code == 200

@@ -169,3 +169,64 @@ def test_web_config_errors_name_the_key(web, message):
     with pytest.raises(ConfigError) as e:
         parse(tomllib.loads(f"[web]\n{web}\n"), "test")
     assert str(e.value).startswith(message), str(e.value)
+
+
+def _half_request(port: int) -> socket.socket:
+    """A connection that starts a request and never finishes its headers (a slowloris)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\n")
+    return s
+
+
+def _whole_response(s: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(4096)
+    head = data.split(b"\r\n\r\n", 1)[0].lower()
+    length = int(head.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+    while len(data) < len(head) + 4 + length:
+        data += s.recv(4096)
+    return data
+
+
+def _closed_by_server(s: socket.socket, within_s: float) -> bool:
+    s.settimeout(within_s)
+    try:
+        return s.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_slow_clients_cannot_lock_everyone_out(tmp_path, monkeypatch):
+    """uvicorn alone waited forever for headers and answered 503 to everyone once 64
+    connections were open: unfinished headers now time out, and one address holds at most
+    CONNECTIONS_PER_CLIENT connections."""
+    import edge.web.server as server_module
+
+    monkeypatch.setattr(server_module, "HEADER_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(server_module, "CONNECTIONS_PER_CLIENT", 4)
+    cfg = web_config(tmp_path)
+    write_password(cfg.web.password_file, PASSWORD)
+    server = WebServer(cfg, live=False)
+    server.start()
+    slow: list[socket.socket] = []
+    try:
+        slow = [_half_request(server.port) for _ in range(6)]
+        # beyond 4 at once from one address: closed straight away
+        assert sum(_closed_by_server(s, 0.5) for s in slow[4:]) == 2
+        # the 4 that got in are cut when their headers are late, not left open
+        assert all(_closed_by_server(s, 3.0) for s in slow[:4])
+        # a finished request is not cut, and the next one on the connection is timed afresh
+        keep = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        keep.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _whole_response(keep).startswith(b"HTTP/1.1 200")
+        keep.sendall(b"GET /login HTTP/1.1\r\n")
+        assert _closed_by_server(keep, 3.0)
+        keep.close()
+        assert requests.get(server.url + "/login", timeout=5).status_code == 200
+    finally:
+        for s in slow:
+            s.close()
+        server.stop()

@@ -78,6 +78,15 @@ def test_sessions_expire_rotate_and_are_bounded(monkeypatch):
     assert store.get(signed.id) is None
     ids = [store.new().id for _ in range(5)]
     assert len(store) == 3 and store.get(ids[0]) is None and store.get(ids[-1]) is not None
+    # a flood of sign-in page loads (anonymous sessions) signs nobody out
+    signed = store.new(signed_in=True)
+    flood = [store.new().id for _ in range(50)]
+    assert len(store) == 3 and store.get(signed.id) is signed
+    assert store.get(flood[0]) is None and store.get(flood[-1]) is not None
+    # when only signed-in sessions are left, the least recently used goes
+    others = [store.new(signed_in=True) for _ in range(2)]
+    store.new(signed_in=True)
+    assert store.get(signed.id) is None and all(store.get(o.id) is o for o in others)
 
 
 def _event(visit: str, kind: str, person: str | None, when: dt.datetime) -> dict:
