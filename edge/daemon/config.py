@@ -9,6 +9,7 @@ documented in ``edge/config.example.toml``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import typing
@@ -197,6 +198,8 @@ def _coerce(key: str, value: object, typ: object) -> object:
     if typ is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}: must be a number, got {value!r}")
+        if not math.isfinite(value):  # TOML has nan and inf: a nan threshold named strangers
+            raise ConfigError(f"{key}: must be a finite number, got {value!r}")
         return float(value)
     if typ is str:
         if not isinstance(value, str):
@@ -206,6 +209,8 @@ def _coerce(key: str, value: object, typ: object) -> object:
 
 
 DECISIONS = ("aggregate", "vote")
+MAX_THREADS = 64  # recognition.threads: LiteRT crashed or hung at 100000
+MAX_CONFIG_BYTES = 1 << 20  # a config file larger than this is not one
 MOVED = {  # old key -> where it lives now
     "mqtt.present_off_s": "tracking.present_off_s",
     "recognition.detector": "detector.backend",
@@ -252,9 +257,24 @@ def _check(cfg: Config) -> None:
     positive("cooldown.person_s", cfg.cooldown.person_s, True)
     positive("cooldown.unknown_s", cfg.cooldown.unknown_s, True)
     positive("recognition.threads", cfg.recognition.threads)
+    if cfg.recognition.threads > MAX_THREADS:
+        raise ConfigError(
+            f"recognition.threads: must be <= {MAX_THREADS}, got {cfg.recognition.threads}"
+        )
     positive("recognition.max_faces", cfg.recognition.max_faces)
+    positive("recognition.margin", cfg.recognition.margin, True)
+    positive("tracking.min_face_px", cfg.tracking.min_face_px, True)
+    positive("tracking.min_sharpness", cfg.tracking.min_sharpness, True)
     positive("snapshot.max_bytes", cfg.snapshot.max_bytes)
+    positive("snapshot.max_side", cfg.snapshot.max_side)
+    positive("snapshot.keep", cfg.snapshot.keep)
+    positive("camera.fps", cfg.camera.fps, True)
     positive("camera.retry_initial_s", cfg.camera.retry_initial_s)
+    if not cfg.camera.retry_max_s >= cfg.camera.retry_initial_s:
+        raise ConfigError(
+            f"camera.retry_max_s: must be >= camera.retry_initial_s "
+            f"({cfg.camera.retry_initial_s!r}), got {cfg.camera.retry_max_s!r}"
+        )
     if not 0 < cfg.motion.threshold < 1:
         raise ConfigError(
             f"motion.threshold: must be between 0 and 1, got {cfg.motion.threshold!r}"
@@ -273,9 +293,10 @@ def _check(cfg: Config) -> None:
             f"daemon.log_level: must be DEBUG/INFO/WARNING/ERROR, got {cfg.daemon.log_level!r}"
         )
     did = cfg.daemon.device_id
-    if not did or any(c in did for c in "/+# "):
+    if not did or any(c in did for c in "/+# ") or not did.isprintable():
         raise ConfigError(
-            f"daemon.device_id: must be non-empty without '/', '+', '#', spaces, got {did!r}"
+            "daemon.device_id: must be non-empty without '/', '+', '#', spaces or control "
+            f"characters, got {did!r}"
         )
     if cfg.mqtt.password_file and cfg.mqtt.password_env:
         raise ConfigError("mqtt.password_file: set password_file or password_env, not both")
@@ -321,6 +342,10 @@ def load(path: str | os.PathLike) -> Config:
     """Read and validate a TOML config file."""
     p = Path(path)
     try:
+        if p.exists() and not p.is_file():  # a FIFO would block, /dev/zero never end
+            raise ConfigError(f"{p}: not a regular file")
+        if p.exists() and p.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: over {MAX_CONFIG_BYTES} bytes: not a config file")
         raw = p.read_bytes()
     except OSError as e:
         raise ConfigError(f"{p}: cannot read: {e.strerror}") from e

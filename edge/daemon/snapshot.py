@@ -10,12 +10,17 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+#: The files :class:`Snapshots` writes (``<event id>.jpg``, a UUID): the only ones it prunes,
+#: so photos of one's own in the same folder are never deleted.
+OWN_FILE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.jpg")
 
 
 def encode_jpeg(rgb: np.ndarray, max_side: int = 320, max_bytes: int = 65536) -> bytes | None:
@@ -76,6 +81,10 @@ class Snapshots:
         return base64.b64encode(data).decode("ascii") if self.in_event else None
 
     def _prune(self) -> None:
-        files = sorted(self.directory.glob("*.jpg"), key=lambda p: p.stat().st_mtime)
-        for old in files[: max(0, len(files) - self.keep)]:
+        """Delete the oldest of our own snapshots beyond ``keep`` (at least the newest stays)."""
+        files = sorted(
+            (p for p in self.directory.glob("*.jpg") if OWN_FILE.fullmatch(p.name)),
+            key=lambda p: p.stat().st_mtime,
+        )
+        for old in files[: max(0, len(files) - max(1, self.keep))]:
             old.unlink(missing_ok=True)

@@ -61,6 +61,18 @@ def test_test_time_options_reach_the_daemons_embedder(tmp_path):
         ("[mqtt]\npresent_off_s = 5", "config.toml: mqtt.present_off_s: moved to tracking."),
         ('[tracking]\ndecision = "vote2"', "config.toml: tracking.decision: must be one of"),
         ("[tracking]\nunknown_after_s = -1", "config.toml: tracking.unknown_after_s: must be"),
+        # found by fuzzing: each of these passed check-config and then misbehaved in `run`
+        ("[recognition]\nthreshold = nan", "config.toml: recognition.threshold: must be a finite"),
+        ("[recognition]\nmargin = nan", "config.toml: recognition.margin: must be a finite"),
+        ("[recognition]\nmargin = -0.1", "config.toml: recognition.margin: must be >= 0"),
+        ("[recognition]\nthreads = 100000", "config.toml: recognition.threads: must be <= 64"),
+        ("[cooldown]\nperson_s = inf", "config.toml: cooldown.person_s: must be a finite"),
+        ("[snapshot]\nkeep = 0", "config.toml: snapshot.keep: must be > 0"),
+        ("[snapshot]\nmax_side = -1", "config.toml: snapshot.max_side: must be > 0"),
+        ("[camera]\nretry_max_s = -1.0", "config.toml: camera.retry_max_s: must be >= camera."),
+        ("[camera]\nfps = -5", "config.toml: camera.fps: must be >= 0"),
+        ("[tracking]\nmin_face_px = -1", "config.toml: tracking.min_face_px: must be >= 0"),
+        ('[daemon]\ndevice_id = "a\\nb"', "config.toml: daemon.device_id:"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path, toml, message):
@@ -70,6 +82,36 @@ def test_config_errors_name_the_key(tmp_path, toml, message):
         config.load(path)
     assert str(e.value).startswith(message)
     assert "\n" not in str(e.value)
+
+
+def test_a_config_that_is_not_a_regular_file_is_refused_without_reading(tmp_path):
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)  # reading it would block forever
+    with pytest.raises(ConfigError, match="not a regular file"):
+        config.load(fifo)
+    huge = tmp_path / "huge.toml"
+    with open(huge, "wb") as f:
+        f.truncate(config.MAX_CONFIG_BYTES + 1)
+    with pytest.raises(ConfigError, match="not a config file"):
+        config.load(huge)
+
+
+def test_snapshots_prune_only_their_own_files(tmp_path):
+    from edge.daemon.snapshot import Snapshots
+
+    own = dict(save=True, in_event=False, max_bytes=65536, max_side=64)
+    mine = tmp_path / "family.jpg"
+    mine.write_bytes(b"not ours")
+    snaps = Snapshots(str(tmp_path), keep=2, **own)
+    face = np.full((64, 64, 3), 128, np.uint8)
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    for i, event_id in enumerate(ids):
+        snaps.handle(event_id, face)
+        os.utime(tmp_path / f"{event_id}.jpg", (1000 + i, 1000 + i))
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["family.jpg", f"{ids[2]}.jpg", f"{ids[3]}.jpg"])
+    Snapshots(str(tmp_path), keep=0, **own).handle(str(uuid.uuid4()), face)  # keeps the newest
+    assert mine.read_bytes() == b"not ours" and len(list(tmp_path.glob("*.jpg"))) == 2
 
 
 def check_config(path, cwd=ROOT) -> subprocess.CompletedProcess:
