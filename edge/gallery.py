@@ -1,7 +1,7 @@
 """The gallery: enrolled people, their aligned crops and embeddings, and the model that made them.
 
 One ``.npz`` file, written atomically (temp file, fsync, rename) with mode 0600: these are
-biometric data. A gallery records the sha256 of the model that made its embeddings and is never
+biometric data. Through a symlink, the file it points to is written (the link stays). A gallery records the sha256 of the model that made its embeddings and is never
 matched with another model's embeddings. It also keeps every enrolment face as a 112x112 aligned
 crop (:data:`STORED_CROP_SIZE`, cut by :func:`edge.align.align_face` from the same landmarks as
 the model's own crop), whatever the model's input size, so that :meth:`Gallery.rebuild`, and the
@@ -37,12 +37,13 @@ import json
 import logging
 import os
 import time
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -113,6 +114,25 @@ class Person:
     samples: int
 
 
+#: Longest person's name (characters): names travel in URLs, MQTT topics and HA entity names.
+MAX_NAME = 64
+
+
+def person_name(raw: str) -> str:
+    """A person's name as typed, NFC-normalised and stripped; GalleryError unless 1-64
+    printable characters without '/' or '\\', and not '.' or '..'. The one rule for names:
+    ``edge enroll``, ``edge gallery rename`` and the web app all come here (names travel in
+    URLs, where a browser resolves '..' away, and in one-name-per-line listings)."""
+    name = unicodedata.normalize("NFC", str(raw)).strip()
+    if not name or len(name) > MAX_NAME:
+        raise GalleryError(f"a name has 1 to {MAX_NAME} characters, got {len(name)}")
+    if any(c in "/\\" or not c.isprintable() for c in name):
+        raise GalleryError(f"a name cannot hold '/', '\\' or control characters: {name!r}")
+    if name in (".", ".."):
+        raise GalleryError("a name cannot be '.' or '..'")
+    return name
+
+
 class Gallery:
     """In-memory gallery; call :meth:`save` to persist. Not thread-safe: one writer."""
 
@@ -160,44 +180,37 @@ class Gallery:
 
     @classmethod
     def load(cls, path: str | Path) -> Gallery:
-        """Read a gallery; GalleryError (naming the file) if missing, corrupt or inconsistent."""
+        """Read a gallery; GalleryError (naming the file) if missing, corrupt or inconsistent:
+        names not 1-D text, crops not uint8, embeddings not finite unit vectors."""
         path = Path(path)
         if not path.is_file():
             raise GalleryError(f"{path}: no such gallery (enrol someone first)")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"])) if "meta" in data else {}
-                if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
-                    raise GalleryError(f"{path}: not a doorface gallery (no {SCHEMA} metadata)")
-                names, embeddings = data["names"], data["embeddings"].astype(np.float32)
-                crops, sources = data["crops"], data["sources"]
-                negatives = (
-                    (
-                        data["negative_names"],
-                        data["negative_embeddings"].astype(np.float32),
-                        data["negative_crops"],
-                    )
-                    if "negative_names" in data
-                    else None
-                )
-        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            raise GalleryError(f"{path}: corrupt gallery file ({type(exc).__name__})") from None
+        meta, arrays = _read(path)
+        negatives = (
+            (arrays["negative_names"], arrays["negative_embeddings"], arrays["negative_crops"])
+            if "negative_names" in arrays
+            else None
+        )
         try:
             gallery = cls(
                 path,
                 str(meta["model_id"]),
                 int(meta["input_size"]),
                 int(meta["embedding_size"]),
-                names,
-                embeddings,
-                crops,
-                sources,
+                arrays["names"],
+                arrays["embeddings"],
+                arrays["crops"],
+                arrays["sources"],
                 str(meta.get("created", "")),
                 negatives,
             )
         except (KeyError, TypeError, ValueError):
             raise GalleryError(f"{path}: corrupt gallery metadata") from None
+        if gallery.input_size <= 0 or gallery.embedding_size <= 0:
+            raise GalleryError(f"{path}: corrupt gallery metadata (sizes must be > 0)")
         gallery._check_shapes()
+        _check_embeddings(path, "embeddings", gallery.embeddings)
+        _check_embeddings(path, "negative_embeddings", gallery.negative_embeddings)
         return gallery
 
     @classmethod
@@ -212,8 +225,9 @@ class Gallery:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise _cannot_write(path, exc) from None
-        if not os.access(path.parent, os.W_OK):
-            raise GalleryError(f"{path}: cannot write the gallery (no permission in {path.parent})")
+        folder = _target(path).parent  # a symlinked gallery is written where it points
+        if not os.access(folder, os.W_OK):
+            raise GalleryError(f"{path}: cannot write the gallery (no permission in {folder})")
         if path.exists():
             gallery = cls.load(path)
             gallery.check_model(model_id)
@@ -253,9 +267,7 @@ class Gallery:
     ) -> None:
         """Add a person's samples: ``crops`` are the stored crops (:func:`stored_crop`, 112 px),
         ``embeddings`` the model's embeddings of the same faces aligned at its input size."""
-        name = name.strip()
-        if not name:
-            raise GalleryError("a person's name must not be empty")
+        name = person_name(name)
         crops = np.asarray(crops, np.uint8)
         embeddings = np.asarray(embeddings, np.float32)
         side = STORED_CROP_SIZE
@@ -263,6 +275,7 @@ class Gallery:
             raise GalleryError(f"crops of shape {crops.shape[1:]}: a gallery keeps {side}px crops")
         if embeddings.shape != (len(crops), self.embedding_size):
             raise GalleryError(f"embeddings of shape {embeddings.shape} for {len(crops)} crops")
+        _check_embeddings(self.path, "embeddings", embeddings)
         if len(sources) != len(crops):
             raise GalleryError(f"{len(sources)} sources for {len(crops)} crops")
         self.crops = resized_crops(self.crops, side)  # a gallery from before 112 px crops
@@ -309,14 +322,13 @@ class Gallery:
             self.embedding_size,
         ):
             raise GalleryError(f"negative examples of shapes {crops.shape}, {embeddings.shape}")
+        _check_embeddings(self.path, "negative embeddings", embeddings)
         self.negative_names = np.concatenate([self.negative_names, np.array([name] * len(crops))])
         self.negative_embeddings = np.concatenate([self.negative_embeddings, embeddings])
         self.negative_crops = np.concatenate([self.negative_crops, crops])
 
     def rename(self, old: str, new: str) -> None:
-        new = new.strip()
-        if not new:
-            raise GalleryError("a person's name must not be empty")
+        new = person_name(new)
         if old not in self.people:
             raise GalleryError(f"{self.path}: no person named {old!r}")
         if new in self.people:
@@ -381,7 +393,7 @@ class Gallery:
         )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(self.path, buffer.getvalue(), mode=FILE_MODE)
+            write_bytes_atomic(_target(self.path), buffer.getvalue(), mode=FILE_MODE)
         except OSError as exc:
             raise _cannot_write(self.path, exc) from None
 
@@ -418,11 +430,13 @@ class Gallery:
 def gallery_lock(path: str | Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """Hold the single-writer lock of the gallery at ``path`` (``<gallery>.lock``, mode 0600).
 
+    A symlinked gallery is locked (and saved, :meth:`Gallery.save`) at the file it points to.
     Load the gallery inside the block, change it, save it: then no writer (CLI, web app,
     daemon) overwrites another's change. An ``flock``: released when the holder exits, even
     killed. Waits up to ``timeout`` seconds, then GalleryError naming the lock file."""
     path = Path(path)
-    lock = path.with_name(path.name + ".lock")
+    real = _target(path)  # the gallery reached through a symlink shares its target's lock
+    lock = real.with_name(real.name + ".lock")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, FILE_MODE)
@@ -480,6 +494,70 @@ def load_gallery_for_model(path: str | Path, embedder: CropEmbedder) -> Gallery:
     except GalleryError as exc:
         log.warning("gallery: using the re-embedded gallery from memory only: %s", exc)
     return gallery
+
+
+#: Arrays of a gallery file that must hold 1-D text, and floats; the crops hold uint8 pixels.
+_TEXT = ("names", "sources", "negative_names")
+_FLOATS = ("embeddings", "negative_embeddings")
+
+#: How far from 1 an embedding's length may be: the models' embeddings are unit vectors.
+UNIT_TOLERANCE = 1e-2
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metadata and arrays of a gallery file, arrays checked for their kind (not yet
+    their shapes); GalleryError naming the file for anything else."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"])) if "meta" in data else {}
+            if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
+                raise GalleryError(f"{path}: not a doorface gallery (no {SCHEMA} metadata)")
+            keys = ["names", "embeddings", "crops", "sources"]
+            if "negative_names" in data:
+                keys += ["negative_names", "negative_embeddings", "negative_crops"]
+            arrays = {key: data[key] for key in keys}
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise GalleryError(f"{path}: corrupt gallery file ({type(exc).__name__})") from None
+    for key, array in arrays.items():
+        _check_kind(path, key, array)
+    for key in _FLOATS:
+        if key in arrays:
+            arrays[key] = arrays[key].astype(np.float32)
+    return meta, arrays
+
+
+def _check_kind(path: Path, key: str, array: np.ndarray) -> None:
+    """GalleryError unless ``array`` holds what ``key`` must: names and sources 1-D unicode
+    text (bytes print as b'...' and are no JSON), embeddings floats, crops uint8."""
+    if key in _TEXT:
+        ok, want = array.dtype.kind == "U" and array.ndim == 1, "1-D text"
+    elif key in _FLOATS:
+        ok, want = array.dtype.kind == "f", "floats"
+    else:
+        ok, want = array.dtype == np.uint8, "uint8 pixels"
+    if not ok:
+        raise GalleryError(
+            f"{path}: corrupt gallery ({key} must be {want}, not {array.dtype} {array.shape})"
+        )
+
+
+def _check_embeddings(path: Path, key: str, embeddings: np.ndarray) -> None:
+    """GalleryError unless every row is a finite unit vector: a NaN, an inf, a zero or an
+    inflated row would match everyone (or no one) and name a stranger."""
+    if not np.all(np.isfinite(embeddings)):
+        raise GalleryError(f"{path}: {key} hold NaN or infinite values (corrupt gallery?)")
+    norms = np.linalg.norm(embeddings.astype(np.float64), axis=-1)
+    if np.any(np.abs(norms - 1.0) > UNIT_TOLERANCE):
+        raise GalleryError(f"{path}: {key} are not unit vectors (corrupt gallery?)")
+
+
+def _target(path: Path) -> Path:
+    """Where ``path`` leads: the file a symlink points to (even a dangling one), so that an
+    atomic write replaces that file and leaves the link in place. GalleryError for a loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        raise GalleryError(f"{path}: cannot write the gallery (a symlink loop)") from None
 
 
 def _cannot_write(path: Path, exc: OSError) -> GalleryError:

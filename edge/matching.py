@@ -13,7 +13,8 @@ is the default.
 
 Decision rule: the best person wins only if their score reaches the threshold AND beats the
 runner-up by ``margin``; otherwise the face is unknown (reason ``ambiguous``), so two similar
-household members do not flip-flop frame to frame.
+household members do not flip-flop frame to frame. It fails closed: a NaN score, threshold or
+margin never names anyone.
 
 Negative examples ("not Alice", set in the web app: :meth:`edge.gallery.Gallery.add_negative`):
 a face that would match Alice is unknown instead (reason ``negative``) when it is at least as
@@ -142,15 +143,19 @@ class Matcher:
         best = float(row[order[0]])
         second = float(row[order[1]]) if row.size > 1 else -1.0
         candidate = self.people[order[0]]
-        if best < self.threshold:
-            reason = "below_threshold"
-        elif best - second < self.margin:
-            reason = "ambiguous"
-        elif self.negative_score(embedding, candidate, offset) >= best:
-            reason = "negative"
-        else:
-            reason = "match"
+        reason = self._reason(best, second)
+        if reason == "match" and not self.negative_score(embedding, candidate, offset) < best:
+            reason = "negative"  # as close to a "not <candidate>" face: fails closed on NaN too
         name = candidate if reason == "match" else None
         return Match(
             name, best, second, self.threshold, reason, candidate, self.confidence_of(best)
         )
+
+    def _reason(self, best: float, second: float) -> str:
+        """Threshold and margin. Fails closed: each test asks "is it safe to name?", so a NaN
+        score, threshold or margin (every comparison with NaN is False) is no match."""
+        if not best >= self.threshold:
+            return "below_threshold"
+        if not best - second >= self.margin:
+            return "ambiguous"
+        return "match"

@@ -24,7 +24,6 @@ import hashlib
 import logging
 import os
 import threading
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,12 +34,13 @@ import numpy as np
 
 from edge.align import PREPROCESS_VERSION
 from edge.enroll import pick_enrolment_face
-from edge.errors import DoorfaceError
+from edge.errors import DoorfaceError, GalleryError
 from edge.gallery import (
     STORED_CROP_SIZE,
     Gallery,
     gallery_lock,
     load_gallery_for_model,
+    person_name,
     recut_crops,
     stored_crop,
 )
@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_NAME = 64
 MIN_FACE = 40  # px: as `edge enroll`
 
 
@@ -73,16 +72,12 @@ class EnrolReport:
 
 
 def valid_name(raw: str) -> str:
-    """A person's name as typed, stripped; Problem(400) unless 1-64 printable characters
-    without '/' or '\\', and not '.' or '..' (names travel in URLs)."""
-    name = unicodedata.normalize("NFC", str(raw)).strip()
-    if not name or len(name) > MAX_NAME:
-        raise Problem(400, f"a name has 1 to {MAX_NAME} characters")
-    if any(c in "/\\" or not c.isprintable() for c in name):
-        raise Problem(400, "a name cannot hold '/', '\\' or control characters")
-    if name in (".", ".."):  # a browser resolves /people/.. to / before asking
-        raise Problem(400, "a name cannot be '.' or '..'")
-    return name
+    """A person's name by the gallery's one rule (:func:`edge.gallery.person_name`), a bad
+    one as Problem(400)."""
+    try:
+        return person_name(raw)
+    except GalleryError as e:
+        raise Problem(400, str(e)) from None
 
 
 def photo_id(crop: np.ndarray) -> str:

@@ -13,7 +13,13 @@ import pytest
 
 from edge.align import DLIB_CHIP, PREPROCESS_VERSION, realign_crops
 from edge.errors import GalleryError
-from edge.gallery import STORED_CROP_SIZE, Gallery, load_gallery_for_model, resized_crops
+from edge.gallery import (
+    STORED_CROP_SIZE,
+    Gallery,
+    gallery_lock,
+    load_gallery_for_model,
+    resized_crops,
+)
 
 SIZE, DIM = 16, 8  # the (fake) model's input size and embedding size
 SIDE = STORED_CROP_SIZE
@@ -62,6 +68,29 @@ def test_remove_and_rename(tmp_path):
         g2.rename("alice", "bob")
 
 
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("", "1 to 64"),
+        ("x" * 65, "1 to 64"),
+        ("al\nice", "control characters"),  # would break `edge gallery list`'s lines
+        ("a/b", "'/'"),
+        ("..", "'.' or '..'"),
+    ],
+)
+def test_one_name_rule_for_enrolling_and_renaming(tmp_path, name, why):
+    g = _gallery(tmp_path / "g.npz")
+    rng = np.random.default_rng(1)
+    crops = np.zeros((1, SIDE, SIDE, 3), np.uint8)
+    with pytest.raises(GalleryError, match=re.escape(why)):
+        g.enroll(name, crops, _unit(rng, 1), ["x.jpg"])
+    with pytest.raises(GalleryError, match=re.escape(why)):
+        g.rename("alice", name)
+    assert g.people == ["alice", "bob"]
+    g.enroll(" Zoe\u0301 ", crops, _unit(rng, 1), ["z.jpg"])  # stripped, NFC
+    assert "Zo\u00e9" in g.people
+
+
 def test_refuses_another_model(tmp_path):
     _gallery(tmp_path / "g.npz", model_id="a" * 64).save()
     with pytest.raises(
@@ -98,6 +127,7 @@ path, n = sys.argv[1], 0
 rng = np.random.default_rng(0)
 crops = rng.integers(0, 255, size=(150, 112, 112, 3), dtype=np.uint8)
 emb = rng.normal(size=(150, 8)).astype(np.float32)
+emb /= np.linalg.norm(emb, axis=1, keepdims=True)
 while True:
     g = Gallery.create(path, "m" * 64, 64, 8)
     g.enroll(f"gen{n}", crops, emb, ["x"] * 150)
@@ -312,3 +342,134 @@ def test_another_models_gallery_without_crops_stays_an_error(tmp_path):
     with pytest.raises(GalleryError, match="made by model aaaaaaaaaaaa, not by this model bbbb"):
         load_gallery_for_model(path, FakeEmbedder("b" * 64))
     assert Gallery.load(path).model_id == "a" * 64
+
+
+# -- hostile files (found by fuzzing): refused in one line, never matched ---------------------
+def _rewrite(path, **arrays):
+    """The gallery file at ``path`` with some arrays replaced, as a hand-made file would be."""
+    with np.load(path) as data:
+        content = {key: data[key] for key in data.files}
+    np.savez(path, **(content | arrays))
+
+
+def _with_negative(path):
+    g = _gallery(path)
+    rng = np.random.default_rng(5)
+    g.add_negative("alice", np.ones((1, SIDE, SIDE, 3), np.uint8), _unit(rng, 1))
+    g.save()
+
+
+def _nan_row(rows):
+    bad = rows.copy()
+    bad[0, 0] = np.nan
+    return bad
+
+
+@pytest.mark.parametrize(
+    "damage, why",
+    [
+        (lambda e: _nan_row(e), "embeddings hold NaN or infinite values"),
+        (lambda e: np.full_like(e, np.inf), "embeddings hold NaN or infinite values"),
+        (lambda e: np.zeros_like(e), "embeddings are not unit vectors"),
+        (lambda e: 1000 * e, "embeddings are not unit vectors"),
+        (lambda e: e.astype(np.float64), None),  # loads as float32: fine
+        (lambda e: e.astype(np.float16), None),
+        (lambda e: (e * 100).astype(np.int64), r"embeddings must be floats, not int64"),
+    ],
+)
+@pytest.mark.parametrize("key", ["embeddings", "negative_embeddings"])
+def test_embeddings_must_be_finite_unit_vectors(tmp_path, damage, why, key):
+    path = tmp_path / "g.npz"
+    _with_negative(path)
+    with np.load(path) as data:
+        _rewrite(path, **{key: damage(data[key])})
+    if why is None:
+        assert Gallery.load(path).people == ["alice", "bob"]
+        return
+    with pytest.raises(GalleryError) as info:
+        Gallery.load(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert re.search(why, message) and key in message
+
+
+@pytest.mark.parametrize(
+    "key, value, want",
+    [
+        ("names", np.array([["alice"]] * 3 + [["bob"]] * 3), "names must be 1-D text"),
+        ("names", np.array([b"alice"] * 3 + [b"bob"] * 3), r"names must be 1-D text, not \|S5"),
+        ("names", np.arange(6), "names must be 1-D text, not int64"),
+        ("sources", np.array([b"a.jpg"] * 6), "sources must be 1-D text"),
+        ("negative_names", np.array([["alice"]]), "negative_names must be 1-D text"),
+        ("negative_names", np.array([b"alice"]), "negative_names must be 1-D text"),
+        ("crops", np.zeros((6, SIDE, SIDE, 3), np.float32), "crops must be uint8 pixels"),
+    ],
+)
+def test_names_must_be_1d_text_and_crops_uint8(tmp_path, key, value, want):
+    path = tmp_path / "g.npz"
+    _with_negative(path)
+    _rewrite(path, **{key: value})
+    with pytest.raises(GalleryError, match=want) as info:
+        Gallery.load(path)
+    assert str(info.value).startswith(f"{path}: corrupt gallery (") and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("size", ["input_size", "embedding_size"])
+def test_sizes_in_the_metadata_must_be_positive(tmp_path, size):
+    path = tmp_path / "g.npz"
+    Gallery.create(path, "m", SIZE, DIM).save()
+    with np.load(path) as data:
+        meta = json.loads(str(data["meta"])) | {size: 0}
+    _rewrite(path, meta=np.array(json.dumps(meta)))
+    with pytest.raises(GalleryError, match=r"g\.npz: corrupt gallery metadata"):
+        Gallery.load(path)
+
+
+def test_enrolling_non_finite_or_non_unit_embeddings_is_refused_before_saving(tmp_path):
+    path = tmp_path / "g.npz"
+    g = _gallery(path)
+    g.save()
+    crops = np.ones((1, SIDE, SIDE, 3), np.uint8)
+    for bad, why in ((np.full((1, DIM), np.nan), "NaN"), (np.zeros((1, DIM)), "not unit")):
+        with pytest.raises(GalleryError, match=f"g\\.npz: embeddings .*{why}"):
+            g.enroll("carol", crops, bad, ["c.jpg"])
+        with pytest.raises(GalleryError, match=f"g\\.npz: negative embeddings .*{why}"):
+            g.add_negative("alice", crops, bad)
+    assert g.people == ["alice", "bob"] and len(g.negative_names) == 0
+    assert Gallery.load(path).people == ["alice", "bob"]
+
+
+def test_a_symlinked_gallery_is_saved_and_locked_at_its_target(tmp_path):
+    real, link = tmp_path / "real.npz", tmp_path / "link.npz"
+    _gallery(real).save()
+    link.symlink_to(real.name)
+    with gallery_lock(link):
+        g = Gallery.load(link)
+        g.rename("alice", "zed")
+        g.save()
+    assert link.is_symlink() and os.readlink(link) == real.name
+    assert Gallery.load(real).people == ["bob", "zed"]
+    assert stat.S_IMODE(os.stat(real).st_mode) == 0o600
+    assert not list(tmp_path.glob(".*tmp")) and not (tmp_path / "link.npz.lock").exists()
+    held = pytest.raises(GalleryError, match=r"real\.npz\.lock: another writer")
+    with gallery_lock(real), held, gallery_lock(link, timeout=0.1):  # one lock for both names
+        pass
+
+
+def test_a_symlink_to_a_gallery_not_yet_written_creates_its_target(tmp_path):
+    (tmp_path / "state").mkdir()
+    link = tmp_path / "link.npz"
+    link.symlink_to(tmp_path / "state" / "g.npz")
+    g = Gallery.open_or_create(link, "a" * 64, SIZE, DIM)
+    g.save()
+    assert link.is_symlink() and Gallery.load(tmp_path / "state" / "g.npz").model_id == "a" * 64
+
+
+def test_a_symlink_loop_is_a_one_line_error(tmp_path):
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    with pytest.raises(GalleryError, match=r"a\.npz: cannot write the gallery \(a symlink loop\)"):
+        Gallery.open_or_create(a, "m", SIZE, DIM)
+    with pytest.raises(GalleryError, match=r"a\.npz: no such gallery"):
+        Gallery.load(a)

@@ -100,3 +100,43 @@ def test_every_match_carries_the_confidence_of_its_best_score(household):
     assert plain.confidence_of(0.5) is None
     empty = Matcher(Gallery.create("x.npz", "m", 4, DIM), Scoring(0.5, CALIBRATION))
     assert empty.match(_unit(np.ones(DIM))).confidence is None
+
+
+# -- fails closed: NaN anywhere never names anyone ---------------------------------------------
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("strategy", ["mean", "nearest", "max"])
+def test_a_nan_threshold_or_margin_names_no_one(household, strategy):
+    centres, samples = household
+    g = _gallery(samples)
+    assert Matcher(g, Scoring(0.6), 0.05, strategy).match(centres[1]).name == "bob"
+    below = Matcher(g, Scoring(NAN), 0.05, strategy).match(centres[1])
+    assert below.name is None and below.reason == "below_threshold"
+    assert below.candidate == "bob"
+    ambiguous = Matcher(g, Scoring(0.6), NAN, strategy).match(centres[1])
+    assert ambiguous.name is None and ambiguous.reason == "ambiguous"
+
+
+@pytest.mark.parametrize("strategy", ["mean", "nearest", "max"])
+def test_a_nan_score_names_no_one(household, strategy):
+    centres, samples = household
+    g = _gallery(samples)
+    m = Matcher(g, Scoring(-1.0), margin=0.0, strategy=strategy)  # would name anyone
+    bad = m.match(np.full(DIM, NAN, np.float32))  # a broken embedding: every score NaN
+    assert bad.name is None and bad.reason == "below_threshold"
+    g.embeddings[0, 0] = NAN  # a NaN sample of alice's that slipped into memory
+    m = m.with_gallery(g)
+    assert [m.match(query).name for query in centres] == [None, None, None]
+
+
+def test_a_nan_negative_score_names_no_one(household):
+    centres, samples = household
+    g = _gallery(samples)
+    g.add_negative(
+        "bob", np.zeros((1, STORED_CROP_SIZE, STORED_CROP_SIZE, 3), np.uint8), centres[:1]
+    )
+    assert Matcher(g, Scoring(0.6), margin=0.05).match(centres[1]).name == "bob"
+    g.negative_embeddings[0, 0] = NAN
+    result = Matcher(g, Scoring(0.6), margin=0.05).match(centres[1])
+    assert result.name is None and result.reason == "negative" and result.candidate == "bob"
