@@ -7,18 +7,50 @@ and exit with status 2; per-file problems are reported as counted skips.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import logging
+import math
+import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
 
 from edge.detectors.settings import add_detector_options, settings_from_args
-from edge.embedder import RECOGNITION_EXPOSURE, RECOGNITION_FLIP, RECOGNITION_ZOOM
+from edge.embedder import MAX_THREADS, RECOGNITION_EXPOSURE, RECOGNITION_FLIP, RECOGNITION_ZOOM
 from edge.errors import DoorfaceError, run_command
 
 log = logging.getLogger("edge")
+
+
+# -- argument types: a bad value is argparse's one-line usage error, exit status 2 ----------
+def bounded(
+    kind: type[int] | type[float], low: float | None = None, high: float | None = None
+) -> Callable[[str], float]:
+    """An argparse ``type=`` that parses ``kind`` and refuses nan, inf and values below
+    ``low`` or above ``high`` (``high`` only with ``low``): ``argument --threads: must be
+    1..64, got '0'``."""
+    noun = "an integer" if kind is int else "a number"
+    if low is not None and high is not None:
+        rule = f"{low:g}..{high:g}"
+    elif low is not None:
+        rule = f">= {low:g}"
+    else:
+        rule = f"{noun}, not nan or inf"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {noun}, got {text!r}") from None
+        too_low = low is not None and value < low
+        if not math.isfinite(value) or too_low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        return value
+
+    return parse
 
 
 # -- shared option groups ----------------------------------------------------------------
@@ -26,7 +58,12 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model", help="encoder .tflite (its .json manifest beside it); default: the shipped model"
     )
-    p.add_argument("--threads", type=int, default=1, help="LiteRT interpreter threads (default 1)")
+    p.add_argument(
+        "--threads",
+        type=bounded(int, 1, MAX_THREADS),
+        default=1,
+        help=f"LiteRT interpreter threads, 1..{MAX_THREADS} (default 1)",
+    )
     p.add_argument(
         "--no-flip",
         dest="flip",
@@ -293,13 +330,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH", help="images or folders of images")
     p.add_argument("--source", help="camera/stream/video to capture from instead of photos")
     p.add_argument(
-        "--count", type=int, default=10, help="crops to capture from --source (default 10)"
+        "--count",
+        type=bounded(int, 1),
+        default=10,
+        help="crops to capture from --source (default 10)",
     )
     p.add_argument(
-        "--timeout", type=float, default=60.0, help="give up capturing after this many seconds"
+        "--timeout",
+        type=bounded(float, 0),
+        default=60.0,
+        help="give up capturing after this many seconds (default 60)",
     )
     p.add_argument(
-        "--min-face", type=int, default=40, help="ignore faces smaller than this (pixels)"
+        "--min-face",
+        type=bounded(int, 1),
+        default=40,
+        help="ignore faces smaller than this (pixels, default 40)",
     )
     _add_model_options(p)
     add_detector_options(p)
@@ -311,11 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     p.add_argument(
         "--threshold",
-        type=float,
+        type=bounded(float),
         help="override the model's calibrated threshold (on its score scale: docs/MODEL.md)",
     )
     p.add_argument(
-        "--margin", type=float, default=0.05, help="best must beat runner-up by this (default 0.05)"
+        "--margin",
+        type=bounded(float, 0),
+        default=0.05,
+        help="best must beat runner-up by this (default 0.05)",
     )
     _add_model_options(p)
     add_detector_options(p)
@@ -340,8 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="per-stage timing and frames/s on a source")
     p.add_argument("--source", required=True, help="camera index, URL, video, folder or glob")
-    p.add_argument("--frames", type=int, default=100)
-    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument(
+        "--frames", type=bounded(int, 1), default=100, help="frames to time (default 100)"
+    )
+    p.add_argument(
+        "--warmup", type=bounded(int, 0), default=5, help="untimed frames first (default 5)"
+    )
     p.add_argument(
         "--gallery", help="gallery to match against (default: a synthetic 10-person one)"
     )
@@ -372,9 +425,30 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return run_command(lambda: args.func(args))
-    except BrokenPipeError:  # `edge identify ... | head`
+        code = run_command(lambda: args.func(args))
+        sys.stdout.flush()  # a buffered stdout's write error shows here, not at exit
+    except OSError as exc:
+        if exc.filename is not None or exc.errno not in OUTPUT_ERRNOS:
+            raise
+        return _output_lost(exc)
+    return code
+
+
+#: What writing to standard output fails with: a reader that went away (`edge ... | head`),
+#: a full disk or quota (`> /dev/full`), a file too large, an I/O error.
+OUTPUT_ERRNOS = frozenset({errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def _output_lost(exc: OSError) -> int:
+    """Exit status 0 when the reader stopped reading (it has what it wanted); otherwise one
+    ``error:`` line and status 2. Standard output is pointed at /dev/null first, so that the
+    interpreter's own flush at exit does not fail again (the recipe in Python's signal docs)."""
+    with contextlib.suppress(OSError, ValueError):  # no file behind it (a test's capture)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if isinstance(exc, BrokenPipeError):
         return 0
+    print(f"error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

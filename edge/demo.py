@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import sys
 import tempfile
 import time
@@ -31,6 +32,8 @@ from edge.image import IMAGE_SUFFIXES, load_image
 from edge.sources import Frame
 
 WIDTH, HEIGHT, FPS = 640, 480, 10.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -155,34 +158,66 @@ def variants(photo: np.ndarray, n: int, seed: int = 0) -> list[np.ndarray]:
     return out
 
 
-def photos_from(folder: Path) -> list[np.ndarray]:
+def photo_paths(folder: Path) -> list[Path]:
+    """The image files in one person's folder, by name (DoorfaceError if it cannot be listed)."""
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    except OSError as exc:
+        raise DoorfaceError(f"--data: {folder}: cannot list ({exc.strerror or exc})") from None
+
+
+def photos_from(folder: Path, limit: int | None = None) -> list[np.ndarray]:
+    """Up to ``limit`` readable photos of the folder; unreadable ones are skipped."""
     images = []
-    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+    for path in photo_paths(folder):
         try:
             images.append(load_image(path))
-        except ImageError:
+        except ImageError as exc:
+            log.info("skipped %s", exc)
             continue
+        if len(images) == limit:
+            break
     return images
 
 
 def data_visitors(root: Path) -> tuple[str, list[np.ndarray], list[Visitor]]:
-    """From a folder-per-person root: the person with most photos, enrolled from half of them."""
-    people = sorted(
-        (p for p in root.iterdir() if p.is_dir()), key=lambda p: (-len(list(p.iterdir())), p.name)
-    )
-    if len(people) < 3 or len(list(people[0].iterdir())) < 4:
+    """From a folder-per-person root: the person with most photos, enrolled from half of them,
+    and the next two people with a readable photo as strangers."""
+    try:
+        folders = [p for p in root.iterdir() if p.is_dir()]
+    except OSError as exc:
+        raise DoorfaceError(f"--data: {root}: cannot list ({exc.strerror or exc})") from None
+    counts = {p: len(photo_paths(p)) for p in folders}
+    people = sorted(folders, key=lambda p: (-counts[p], p.name))
+    if len(people) < 3 or counts[people[0]] < 4:
         raise DoorfaceError(
             f"{root}: --data needs a folder per person, 3+ people, one with 4+ photos"
         )
     host = photos_from(people[0])
+    if len(host) < 2:
+        raise DoorfaceError(f"--data: {people[0]}: fewer than 2 readable photos")
     half = len(host) // 2
-    strangers = [Visitor(None, photos_from(p)[:1]) for p in people[1:3]]
+    strangers = _strangers(people[1:])
     name = people[0].name
     return (
         name,
         host[:half],
         [Visitor(name, host[half:]), *strangers, Visitor(name, host[half:][::-1])],
     )
+
+
+def _strangers(folders: list[Path], count: int = 2) -> list[Visitor]:
+    """The first ``count`` people with a readable photo (one each); the others are skipped."""
+    strangers = []
+    for folder in folders:
+        photos = photos_from(folder, limit=1)
+        if not photos:
+            log.warning("%s: no readable photo; skipped", folder)
+            continue
+        strangers.append(Visitor(None, photos))
+        if len(strangers) == count:
+            return strangers
+    raise DoorfaceError(f"--data: fewer than {count} other people with a readable photo")
 
 
 # -- running it ----------------------------------------------------------------------------
@@ -303,11 +338,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def data_folder(text: str) -> Path:
+    """``--data``: an existing folder (argparse's one-line error otherwise)."""
+    path = Path(text)
+    if not path.is_dir():
+        problem = "not a folder" if path.exists() else "no such folder"
+        raise argparse.ArgumentTypeError(f"{text}: {problem}")
+    return path
+
+
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser(
         "demo", help="run the whole pipeline on a built-in clip (no camera, broker or data)"
     )
-    p.add_argument("--data", type=Path, help="a folder per person: use real photos instead")
+    p.add_argument("--data", type=data_folder, help="a folder per person: use real photos instead")
     p.add_argument("--model", help="encoder .tflite (default: the shipped model)")
     p.add_argument("--quiet", action="store_true", help="summary only, no event lines")
     add_detector_options(p)

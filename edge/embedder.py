@@ -38,6 +38,9 @@ RECOGNITION_EXPOSURE = True
 #: reported ``unknown`` once, members named as often and as soon (docs/BENCHMARKS.md, "A second
 #: crop at test time, replayed").
 RECOGNITION_ZOOM = False
+#: Most LiteRT interpreter threads (``--threads``, ``recognition.threads``): 100000 crashed or
+#: hung the interpreter, and no machine running doorface has more cores.
+MAX_THREADS = 64
 #: How far ``zoom`` zooms in: the crop's centre (1 - ZOOM_IN of its side) enlarged back to it.
 ZOOM_IN = 0.08
 

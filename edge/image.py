@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import struct
 from pathlib import Path
 
@@ -200,11 +201,15 @@ def _check_pixels(path: str | Path, size: tuple[int, int], max_pixels: int) -> N
 
 
 def _read_capped(path: Path, max_bytes: int) -> bytes:
-    """The file's bytes; ImageError if it is missing, unreadable or over ``max_bytes``."""
+    """The file's bytes; ImageError if it is missing, unreadable, not a regular file or over
+    ``max_bytes``. Opened without blocking and checked before any read: a FIFO named x.jpg
+    would wait forever for a writer, and /dev/zero would never end."""
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size  # 0 for a pipe: then the read is capped
-            data = b"" if size > max_bytes else f.read(max_bytes + 1)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            size, data = _read_regular(path, fd, max_bytes)
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except OSError as exc:
@@ -217,22 +222,48 @@ def _read_capped(path: Path, max_bytes: int) -> bytes:
     return data
 
 
+def _read_regular(path: Path, fd: int, max_bytes: int) -> tuple[int, bytes]:
+    """(size, bytes) of the open file ``fd``, no bytes if it is over ``max_bytes``."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageError(f"{path}: not a regular file ({_kind(info.st_mode)})")
+    if info.st_size > max_bytes:
+        return info.st_size, b""
+    with open(fd, "rb", closefd=False) as f:
+        return info.st_size, f.read(max_bytes + 1)
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words."""
+    kinds = [
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "of another kind")
+
+
 def list_images(paths: list[str | Path]) -> tuple[list[Path], list[str]]:
     """Expand files and folders (recursively) into image paths, sorted within each folder.
 
     Returns (images, problems): problems are one-line messages for paths that do not exist
-    or folders that hold no image.
+    or folders that hold no image. Whatever exists and is not a folder is listed, a named pipe
+    or a device too: :func:`load_image` refuses it, as a counted skip, without reading it.
     """
     images: list[Path] = []
     problems: list[str] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(
+                p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()
+            )
             if not found:
                 problems.append(f"{path}: folder holds no image")
             images.extend(found)
-        elif path.is_file():
+        elif path.exists():
             images.append(path)
         else:
             problems.append(f"{path}: no such file or folder")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.detectors.settings import DetectorSettings
-from edge.embedder import RECOGNITION_EXPOSURE, RECOGNITION_FLIP, RECOGNITION_ZOOM
+from edge.embedder import MAX_THREADS, RECOGNITION_EXPOSURE, RECOGNITION_FLIP, RECOGNITION_ZOOM
 from edge.errors import ConfigError
 
 
@@ -209,7 +209,6 @@ def _coerce(key: str, value: object, typ: object) -> object:
 
 
 DECISIONS = ("aggregate", "vote")
-MAX_THREADS = 64  # recognition.threads: LiteRT crashed or hung at 100000
 MAX_CONFIG_BYTES = 1 << 20  # a config file larger than this is not one
 MOVED = {  # old key -> where it lives now
     "mqtt.present_off_s": "tracking.present_off_s",

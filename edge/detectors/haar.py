@@ -44,13 +44,18 @@ def cascade_file(configured: str) -> Path:
         if configured
         else Path(cv2.data.haarcascades, DEFAULT_CASCADE)
     )
-    if not path.is_file():
+    if not path.exists():
         raise DetectorError(f"detector.model: {path}: no such file")
+    if not path.is_file():  # a folder, or a named pipe that would block the loader
+        raise DetectorError(f"detector.model: {path}: not a regular file")
     return path
 
 
 def _load(path: Path) -> cv2.CascadeClassifier:
-    cascade = cv2.CascadeClassifier(str(path))
+    try:
+        cascade = cv2.CascadeClassifier(str(path))
+    except (cv2.error, SystemError):  # not XML at all (an .onnx, a .jpg): OpenCV's parser threw
+        raise DetectorError(f"detector.model: {path}: not a Haar cascade") from None
     if cascade.empty():
         raise DetectorError(f"detector.model: {path}: not a Haar cascade")
     return cascade

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import stat
 import threading
 import time
 from collections import deque
@@ -69,32 +70,33 @@ def write_password(path: str | Path, password: str) -> None:
     """Store the hash of ``password`` (ConfigError naming web.password_file if it cannot)."""
     if len(password) < MIN_PASSWORD:
         raise ConfigError(f"web password: at least {MIN_PASSWORD} characters, please")
+    try:
+        password.encode()
+    except UnicodeEncodeError:  # bytes that were not UTF-8 reach here as lone surrogates
+        raise ConfigError("web password: not UTF-8 text; nothing changed") from None
     _write_secret(Path(path), hash_password(password) + "\n", "web.password_file")
 
 
 def read_password_hash(path: str | Path) -> str | None:
     """The stored hash line, or None when no password is set (no file, or an empty one)."""
-    try:
-        line = Path(path).read_text().strip()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ConfigError(f"web.password_file: cannot read {path}: {exc.strerror}") from None
-    return line or None
+    return _read_secret(Path(path), "web.password_file") or None
 
 
 def ensure_token(path: str | Path) -> str:
     """The API bearer token in ``path``, made (0600) if the file is missing or too short."""
     path = Path(path)
-    try:
-        token = path.read_text().strip()
-    except FileNotFoundError:
-        token = ""
-    except OSError as exc:
-        raise ConfigError(f"web.token_file: cannot read {path}: {exc.strerror}") from None
+    token = _read_secret(path, "web.token_file") or ""
     if len(token) < 32:
         token = secrets.token_urlsafe(32)
         _write_secret(path, token + "\n", "web.token_file")
+    return token
+
+
+def new_token(path: str | Path) -> str:
+    """A fresh API bearer token written over ``path`` (0600, atomically): the old one stops
+    working once the server restarts."""
+    token = secrets.token_urlsafe(32)
+    _write_secret(Path(path), token + "\n", "web.token_file")
     return token
 
 
@@ -102,10 +104,27 @@ def tokens_equal(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def _read_secret(path: Path, key: str) -> str | None:
+    """The file's text, stripped; None if there is no file. ConfigError naming ``key`` if it
+    cannot be read, is not UTF-8, or is not a regular file (a named pipe would block)."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ConfigError(f"{key}: {path} is not a regular file")
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{key}: {path} is not UTF-8 text") from None
+
+
 def _write_secret(path: Path, text: str, key: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(path, text.encode(), mode=SECRET_MODE)
+    except FileExistsError as exc:  # from mkdir: a file stands where a folder should be
+        raise ConfigError(f"{key}: cannot write {path}: {exc.filename} is not a folder") from None
     except OSError as exc:
         raise ConfigError(f"{key}: cannot write {path}: {exc.strerror or exc}") from None
 

@@ -36,26 +36,31 @@ def cmd_password(args: argparse.Namespace) -> int:
     from edge.web.auth import write_password
 
     cfg = _config(args.config)
-    if args.stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass("new web password: ")
-        if getpass.getpass("again: ") != password:
-            raise ConfigError("web password: the two entries differ; nothing changed")
+    try:
+        password = sys.stdin.readline().rstrip("\n") if args.stdin else _ask_twice()
+    except UnicodeDecodeError:
+        raise ConfigError("web password: not UTF-8 text; nothing changed") from None
+    except EOFError:  # no terminal, and standard input ended
+        raise ConfigError(
+            "web password: no input (use --stdin to pipe it); nothing changed"
+        ) from None
     write_password(cfg.web.password_file, password)
     print(f"web password set ({cfg.web.password_file}); signed-in sessions are signed out")
     return 0
 
 
-def cmd_token(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _ask_twice() -> str:
+    password = getpass.getpass("new web password: ")
+    if getpass.getpass("again: ") != password:
+        raise ConfigError("web password: the two entries differ; nothing changed")
+    return password
 
-    from edge.web.auth import ensure_token
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from edge.web.auth import ensure_token, new_token
 
     cfg = _config(args.config)
-    if args.new:
-        Path(cfg.web.token_file).unlink(missing_ok=True)
-    print(ensure_token(cfg.web.token_file))
+    print(new_token(cfg.web.token_file) if args.new else ensure_token(cfg.web.token_file))
     return 0
 
 

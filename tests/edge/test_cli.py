@@ -1,6 +1,7 @@
 """The ``edge`` CLI end to end on real images, with a real (tiny, random-weight) int8 model."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,7 @@ def bad(tmp_path, astronaut_bgr):
     cv2.imwrite(str(d / "two.png"), np.hstack([face, face]))
     small = cv2.resize(astronaut_bgr, None, fx=0.55, fy=0.55, interpolation=cv2.INTER_AREA)
     cv2.imwrite(str(d / "tiny.png"), small)  # a ~55-pixel face: found, but below --min-face 70
+    os.mkfifo(d / "pipe.jpg")  # reading it would wait for a writer forever
     (tmp_path / "empty").mkdir()
     return d
 
@@ -107,6 +109,7 @@ def test_enroll_identify_and_manage(capsys, tmp_path, tiny_model, photos):
     assert Gallery.load(g).people == ["Eileen"]
 
 
+@pytest.mark.timeout(120)
 def test_enroll_counts_every_kind_of_bad_input(capsys, tmp_path, tiny_model, bad, photos):
     g = tmp_path / "g.npz"
     code, out, err = run(
@@ -128,8 +131,9 @@ def test_enroll_counts_every_kind_of_bad_input(capsys, tmp_path, tiny_model, bad
         photos / "colour.jpg",
     )
     assert code == 0, err
-    assert "1 faces used, 7 skipped" in out
+    assert "1 faces used, 8 skipped" in out
     for expected in (
+        "pipe.jpg: not a regular file (a named pipe)",
         "truncated.jpg: truncated JPEG",
         "text.jpg: not a readable image",
         "noface.png: no face found",
@@ -194,6 +198,19 @@ def test_identify_reports_bad_files_per_line(capsys, tmp_path, tiny_model, bad, 
     assert lines[0]["error"].endswith("truncated JPEG") and lines[0]["faces"] == []
     assert lines[1]["faces"] == []
     assert len(lines[2]["faces"]) == 2
+
+
+@pytest.mark.timeout(120)
+def test_identify_skips_a_named_pipe_in_a_folder(capsys, tmp_path, tiny_model, photos):
+    g = tmp_path / "g.npz"
+    model = ["--model", tiny_model, "--detector", "haar"]
+    run(capsys, "enroll", "--gallery", g, "--name", "E", *model, photos / "colour.jpg")
+    os.mkfifo(photos / "pipe.jpg")
+    code, out, err = run(capsys, "identify", "--gallery", g, *model, photos)
+    assert code == 0 and len(out.splitlines()) == 3
+    assert err.strip().endswith(
+        "skipped: " + str(photos / "pipe.jpg") + ": not a regular file (a named pipe)"
+    )
 
 
 def test_gallery_from_another_model_is_refused(capsys, tmp_path, tiny_model, photos):
@@ -295,6 +312,76 @@ def test_one_line_errors_without_traceback(tmp_path, tiny_model, photos, argv, m
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], out.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["identify", "--threshold", "nan"], "argument --threshold: must be a number, not nan"),
+        (["identify", "--threshold=-inf"], "argument --threshold: must be a number, not nan"),
+        (["identify", "--margin", "nan"], "argument --margin: must be >= 0, got 'nan'"),
+        (["identify", "--margin", "-0.1"], "argument --margin: must be >= 0, got '-0.1'"),
+        (["identify", "--threads", "100000"], "argument --threads: must be 1..64, got '100000'"),
+        (["identify", "--threads", "0"], "argument --threads: must be 1..64, got '0'"),
+        (["identify", "--threads", "-3"], "argument --threads: must be 1..64, got '-3'"),
+        (["identify", "--threads", "2.5"], "argument --threads: must be an integer, got '2.5'"),
+        (["enroll", "--name", "n", "--timeout", "inf"], "argument --timeout: must be >= 0"),
+        (["enroll", "--name", "n", "--count", "0"], "argument --count: must be >= 1, got '0'"),
+        (["enroll", "--name", "n", "--min-face", "-1"], "argument --min-face: must be >= 1"),
+        (["gallery", "rebuild", "--threads", "0"], "argument --threads: must be 1..64"),
+        (["bench", "--source", "x", "--frames", "0"], "argument --frames: must be >= 1, got '0'"),
+        (["bench", "--source", "x", "--frames", "-1"], "argument --frames: must be >= 1"),
+        (["bench", "--source", "x", "--warmup", "-1"], "argument --warmup: must be >= 0"),
+    ],
+)
+def test_bad_numbers_are_argparse_errors(capsys, argv, message):
+    command = argv[:2] if argv[0] == "gallery" else argv[:1]
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--gallery", "g.npz", *argv[len(command) :], "photo.jpg"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err.splitlines()[-1], err
+
+
+def _small_gallery(path):
+    gallery = Gallery.create(path, "m" * 64, 32, 4)
+    gallery.enroll("Eileen", np.zeros((1, 112, 112, 3), np.uint8), np.eye(1, 4), ["x"])
+    gallery.save()
+    return path
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_a_full_disk_on_stdout_is_a_one_line_error(tmp_path, unbuffered):
+    g = _small_gallery(tmp_path / "g.npz")
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+    with open("/dev/full", "w") as full:
+        out = subprocess.run(
+            [sys.executable, "-m", "edge.cli", "gallery", "list", "--gallery", str(g)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    assert out.returncode == 2
+    assert out.stderr == "error: cannot write the output: No space left on device\n"
+
+
+def test_a_reader_that_went_away_is_not_an_error(tmp_path):
+    g = _small_gallery(tmp_path / "g.npz")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "edge.cli", "gallery", "list", "--gallery", str(g)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert out.returncode == 0 and out.stderr == ""
 
 
 def test_bench_prints_stage_table(capsys, tmp_path, tiny_model, photos):

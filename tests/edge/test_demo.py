@@ -1,10 +1,17 @@
 """`edge demo` runs in the suite: the enrolled person is recognised, strangers are unknown."""
 
 import json
+import re
 import subprocess
 import sys
 
-from edge.demo import run_demo
+import cv2
+import numpy as np
+import pytest
+
+from edge.cli import main
+from edge.demo import data_visitors, run_demo
+from edge.errors import DoorfaceError
 
 
 def test_demo_recognises_the_astronaut_and_not_the_strangers():
@@ -38,3 +45,53 @@ def test_demo_cli_prints_events_and_summary():
     events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert any(e["type"] == "recognized" and e["person"] == "Eileen Collins" for e in events)
     assert "demo:" in out.stderr and "recognized ['Eileen Collins']" in out.stderr
+
+
+def _people(root, photos: dict[str, list[bytes]]):
+    """A --data tree: a folder per person holding the given files (a.jpg, b.jpg, ...)."""
+    for person, files in photos.items():
+        (root / person).mkdir(parents=True)
+        for i, data in enumerate(files):
+            (root / person / f"{'abcdefgh'[i]}.jpg").write_bytes(data)
+    return root
+
+
+@pytest.fixture
+def jpg():
+    return cv2.imencode(".jpg", np.full((40, 40, 3), 120, np.uint8))[1].tobytes()
+
+
+def test_data_strangers_without_a_readable_photo_are_skipped(tmp_path, jpg, caplog):
+    root = _people(tmp_path, {"Host": [jpg] * 4, "A": [b"broken"], "B": [jpg], "C": [b"no", jpg]})
+    name, enrol, visitors = data_visitors(root)
+    assert name == "Host" and len(enrol) == 2
+    assert [len(v.photos) for v in visitors] == [2, 1, 1, 2]
+    assert f"{root / 'A'}: no readable photo; skipped" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("photos", "message"),
+    [
+        ({"Host": [b"x"] * 4, "A": [b"y"], "B": [b"z"]}, "fewer than 2 readable photos"),
+        ({"A": [b"y"], "B": [b"z"]}, "3+ people, one with 4+ photos"),
+    ],
+)
+def test_data_without_enough_readable_photos_is_a_one_line_error(tmp_path, photos, message):
+    with pytest.raises(DoorfaceError, match=re.escape(message)):
+        data_visitors(_people(tmp_path, photos))
+
+
+def test_data_with_too_few_readable_strangers_is_a_one_line_error(tmp_path, jpg):
+    root = _people(tmp_path, {"Host": [jpg] * 4, "A": [b"broken"], "B": [jpg]})
+    with pytest.raises(DoorfaceError, match="fewer than 2 other people with a readable photo"):
+        data_visitors(root)
+
+
+def test_data_must_be_a_folder(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    for path, problem in [("nowhere", "no such folder"), ("afile", "not a folder")]:
+        with pytest.raises(SystemExit) as info:
+            main(["demo", "--data", str(tmp_path / path)])
+        err = capsys.readouterr().err
+        assert info.value.code == 2
+        assert err.splitlines()[-1].endswith(f"argument --data: {tmp_path / path}: {problem}")

@@ -15,13 +15,14 @@ from importlib import resources
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from edge.cli import main
 from edge.daemon import config
 from edge.detectors import DetectorSettings, create_detector
 from edge.detectors.yunet import SHIPPED_MODEL
-from edge.errors import ConfigError, ModelError
+from edge.errors import ConfigError, DetectorError, ModelError
 from edge.manifest import DetectorRecord, ModelManifest, load_manifest, manifest_path_for
 from edge.pipeline import DEFAULT_MODEL, detector_mismatch, recognizer_from_files
 
@@ -156,6 +157,25 @@ def test_check_config_names_a_missing_detector_model(tmp_path):
         .splitlines()[-1]
         .startswith("error: config.toml: detector.model: file not found:")
     )
+
+
+def test_a_file_that_is_not_a_cascade_is_a_one_line_detector_error(tmp_path):
+    onnx = tmp_path / "cut.onnx"
+    onnx.write_bytes(SHIPPED_MODEL.read_bytes()[:3000])  # OpenCV's XML parser threw on these
+    jpg = tmp_path / "photo.jpg"
+    cv2.imwrite(str(jpg), np.zeros((8, 8, 3), np.uint8))
+    os.mkfifo(tmp_path / "pipe.xml")
+    cases = [
+        (onnx, "not a Haar cascade"),
+        (jpg, "not a Haar cascade"),
+        (tmp_path / "pipe.xml", "not a regular file"),
+        (tmp_path, "not a regular file"),
+        (tmp_path / "none.xml", "no such file"),
+    ]
+    for path, problem in cases:
+        with pytest.raises(DetectorError) as e:
+            create_detector(DetectorSettings(backend="haar", model=str(path)))
+        assert str(e.value) == f"detector.model: {path}: {problem}"
 
 
 def test_factory_reads_every_setting():

@@ -1,3 +1,4 @@
+import os
 import struct
 import subprocess
 import sys
@@ -47,6 +48,27 @@ def test_unreadable_files(tmp_path, content, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ImageError, match="no such file"):
         load_image(tmp_path / "nope.png")
+
+
+@pytest.mark.timeout(10)
+def test_non_regular_files_are_refused_without_reading_them(tmp_path):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)  # opening it to read would wait for a writer forever
+    folder = tmp_path / "folder.jpg"
+    folder.mkdir()
+    cases = [(fifo, "a named pipe"), (folder, "a folder"), ("/dev/zero", "a character device")]
+    for path, kind in cases:
+        with pytest.raises(ImageError) as e:
+            load_image(path)
+        assert str(e.value) == f"{path}: not a regular file ({kind})"
+
+
+def test_list_images_lists_a_pipe_for_load_image_to_refuse_but_not_a_folder(tmp_path):
+    os.mkfifo(tmp_path / "pipe.jpg")
+    (tmp_path / "folder.jpg").mkdir()
+    _write(tmp_path / "folder.jpg" / "in.png", np.zeros((4, 4, 3), np.uint8))
+    images, problems = list_images([tmp_path, tmp_path / "pipe.jpg"])
+    assert [p.name for p in images] == ["in.png", "pipe.jpg", "pipe.jpg"] and not problems
 
 
 def test_list_images_reports_empty_folders_and_missing_paths(tmp_path):

@@ -69,6 +69,31 @@ def test_commands_set_the_password_print_the_token_and_refuse_in_one_line(tmp_pa
     assert _edge("web-token", "--config", str(cfg), "--new").stdout.strip() != token
 
 
+def test_password_and_token_commands_refuse_bad_input_in_one_line(tmp_path):
+    cfg = _config_file(tmp_path, "127.0.0.1:8080")
+    command = [sys.executable, "-m", "edge.cli", "web-password", "--config", str(cfg)]
+    runs = {
+        "not UTF-8": subprocess.run(
+            [*command, "--stdin"], input=b"\xff\xfe\xfd\xfc12345678\n", capture_output=True
+        ),
+        # no terminal (a new session has none) and standard input at its end
+        "no input": subprocess.run(
+            command, stdin=subprocess.DEVNULL, capture_output=True, start_new_session=True
+        ),
+    }
+    for problem, r in runs.items():
+        lines = r.stderr.decode().strip().splitlines()
+        assert (
+            r.returncode == 2 and f"error: web password: {problem}" in lines[-1]
+        )  # the prompt first
+        assert "Traceback" not in r.stderr.decode()
+    assert not (tmp_path / "pw").exists()
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "token"), str(tmp_path)))
+    r = _edge("web-token", "--config", str(cfg), "--new")
+    assert r.returncode == 2 and r.stderr.startswith("error: web.token_file: cannot write")
+    assert r.stderr.count("\n") == 1, r.stderr
+
+
 def test_a_port_in_use_is_a_one_line_error(tmp_path):
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))

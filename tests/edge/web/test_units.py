@@ -52,6 +52,45 @@ def test_secrets_are_written_0600_and_short_passwords_refused(tmp_path):
     assert auth.tokens_equal(token, token) and not auth.tokens_equal(token, token[:-1] + "x")
 
 
+def test_secret_files_that_cannot_be_used_are_one_line_config_errors(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    os.mkfifo(tmp_path / "pipe")  # reading it would block forever
+    (tmp_path / "binary").write_bytes(b"\xff\xfe" * 20)
+    cases = [
+        (lambda: auth.new_token(tmp_path), f"web.token_file: cannot write {tmp_path}: "),
+        (
+            lambda: auth.new_token(tmp_path / "afile" / "token"),
+            f"web.token_file: cannot write {tmp_path / 'afile' / 'token'}: "
+            f"{tmp_path / 'afile'} is not a folder",
+        ),
+        (
+            lambda: auth.ensure_token(tmp_path / "pipe"),
+            f"web.token_file: {tmp_path / 'pipe'} is not a regular file",
+        ),
+        (
+            lambda: auth.read_password_hash(tmp_path / "binary"),
+            f"web.password_file: {tmp_path / 'binary'} is not UTF-8 text",
+        ),
+        (
+            lambda: auth.write_password(tmp_path / "pw", "\udcff\udcfe12345678"),
+            "web password: not UTF-8 text; nothing changed",
+        ),
+    ]
+    for call, message in cases:
+        with pytest.raises(ConfigError) as e:
+            call()
+        assert str(e.value).startswith(message) and "\n" not in str(e.value)
+    assert not (tmp_path / "pw").exists()
+
+
+def test_a_new_token_replaces_the_old_one(tmp_path):
+    token_file = tmp_path / "token"
+    old = auth.ensure_token(token_file)
+    new = auth.new_token(token_file)
+    assert new != old and auth.ensure_token(token_file) == new
+    assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+
+
 def test_login_limiter_per_client_and_in_total():
     limiter = auth.LoginLimiter(per_client=3, total=5, window_s=100)
     for t in range(3):
