@@ -30,6 +30,7 @@ caller compares a normalised score with a cosine threshold.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -87,12 +88,16 @@ class CohortRecord:
             raise ModelError(f"{where}: file: must be a .npy file name beside the manifest")
         if not 1 <= data["top_k"] <= data["size"]:
             raise ModelError(f"{where}: top_k: must be between 1 and size ({data['size']})")
+        if not math.isfinite(data["reference"]):  # JSON's NaN/Infinity: every score NaN
+            raise ModelError(f"{where}: reference: must be a finite number")
         scale = {}
         for key in ("gain", "shift"):
             if key in data:
                 value = data[key]
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise ModelError(f"{where}: {key}: not a number")
+                if not math.isfinite(value):
+                    raise ModelError(f"{where}: {key}: must be a finite number")
                 scale[key] = float(value)
         if scale.get("gain", 1.0) <= 0:
             raise ModelError(f"{where}: gain: must be > 0")

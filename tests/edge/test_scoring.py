@@ -127,6 +127,10 @@ def test_cohort_block_errors_name_the_key():
         ({"size": "8"}, "size"),
         ({"reference": None}, "reference"),
         ({"built_from": 3}, "built_from"),
+        # JSON's NaN / Infinity parse as floats: each would make every score NaN or infinite
+        ({"reference": float("nan")}, "reference"),
+        ({"gain": float("inf")}, "gain"),
+        ({"shift": float("nan")}, "shift"),
     ):
         with pytest.raises(ModelError, match=f"m.json: cohort: {key}"):
             CohortRecord.from_json(_record(**change), "m.json: cohort")
