@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from converter.errors import CheckFailed, ConverterError
+from edge.cli import bounded
 from edge.detectors.settings import TRAINING_DETECTOR, add_detector_options, settings_from_args
 from edge.errors import run_command
 from edge.scoring import DEFAULT_TOP_K
@@ -37,13 +38,17 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("model", type=Path, help="encoder.keras (training.json beside it is read)")
     q.add_argument("--calibration", type=Path, help="folder of face photos (folder per person)")
     q.add_argument("--out", type=Path, required=True, help="OUT.tflite (OUT.json beside it)")
-    q.add_argument("--samples", type=int, default=300, help="representative faces (300)")
+    q.add_argument(
+        "--samples", type=bounded(int, 1), default=300, help="representative faces (300)"
+    )
     q.add_argument("--mode", choices=("int8", "float16", "dynamic", "float32"), default="int8")
     q.add_argument("--pairs", type=Path, help="LFW pair file to measure/calibrate the threshold")
     q.add_argument("--images", type=Path, help="image root the pair file refers to")
-    q.add_argument("--threshold", type=float, help="recommended cosine threshold (overrides)")
+    q.add_argument(
+        "--threshold", type=float, help="recommended cosine threshold (overrides; checked later)"
+    )
     add_detector_options(q, TRAINING_DETECTOR)
-    q.add_argument("--seed", type=int, default=0, help="calibration sampling seed")
+    q.add_argument("--seed", type=bounded(int, 0), default=0, help="calibration sampling seed")
     q.add_argument(
         "--per-tensor",
         action="store_true",
@@ -61,11 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("tflite", type=Path)
     m.add_argument("--images", type=Path, required=True, help="folder of face photos")
     m.add_argument("--pairs", type=Path, help="pair file (paths relative to --images)")
-    m.add_argument("--max-images", type=int, default=500)
-    m.add_argument("--tolerance-mean", type=float, default=0.99)
-    m.add_argument("--tolerance-p1", type=float, default=0.95)
-    m.add_argument("--tolerance-decisions", type=float, default=0.97)
-    m.add_argument("--tolerance-accuracy-drop", type=float, default=0.01)
+    m.add_argument("--max-images", type=bounded(int, 1), default=500)
+    m.add_argument("--tolerance-mean", type=bounded(float, 0, 1), default=0.99)
+    m.add_argument("--tolerance-p1", type=bounded(float, 0, 1), default=0.95)
+    m.add_argument("--tolerance-decisions", type=bounded(float, 0, 1), default=0.97)
+    m.add_argument("--tolerance-accuracy-drop", type=bounded(float, 0, 1), default=0.01)
     add_detector_options(m, TRAINING_DETECTOR)
     m.add_argument("--json", type=Path, help="write the results as JSON")
     m.add_argument("--quiet", action="store_true")
@@ -95,14 +100,19 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="pair file whose people were left out of training (as trained)",
     )
-    o.add_argument("--seed", type=int, default=0, help="trainer train's --seed (0)")
-    o.add_argument("--val-fraction", type=float, default=0.05, help="as trained (0.05)")
+    o.add_argument("--seed", type=bounded(int, 0), default=0, help="trainer train's --seed (0)")
     o.add_argument(
-        "--top-k", type=int, default=DEFAULT_TOP_K, help="cohort cosines averaged per face"
+        "--val-fraction", type=bounded(float, 0, 1), default=0.05, help="as trained (0.05)"
+    )
+    o.add_argument(
+        "--top-k",
+        type=bounded(int, 1),
+        default=DEFAULT_TOP_K,
+        help="cohort cosines averaged per face",
     )
     o.add_argument(
         "--stranger-rate",
-        type=float,
+        type=bounded(float, 0, 1),
         default=HOUSEHOLD_STRANGER_RATE,
         help="share of strangers' photos a simulated door of 8 may name "
         f"({HOUSEHOLD_STRANGER_RATE})",
@@ -118,6 +128,37 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _regular_input(path: Path) -> None:
+    """Refuse a folder, pipe or device where a file is read (a FIFO would hang the read)."""
+    if path.exists() and not path.is_file():
+        raise ConverterError(f"{path}: not a regular file")
+
+
+def _text_input(path: Path | None, option: str) -> None:
+    """A pair file must be a readable UTF-8 text file; say which one is not."""
+    if path is None or not path.exists():
+        return  # the command's own check names a missing file
+    _regular_input(path)
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConverterError(f"{option} {path}: not a text pair file (not UTF-8)") from None
+    except OSError as exc:
+        raise ConverterError(f"{option} {path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _json_output(path: Path | None) -> None:
+    """Fail before the work on a --json path that cannot be written."""
+    if path is None:
+        return
+    if path.exists() and not path.is_file():
+        raise ConverterError(f"--json {path}: is a folder or not a regular file")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "not a folder" if parent.exists() else "folder does not exist"
+        raise ConverterError(f"--json {path}: {parent}: {what}")
+
+
 def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
@@ -126,6 +167,9 @@ def _quiet_tensorflow() -> None:
 def cmd_quantize(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     from converter.pipeline import QuantizeOptions, quantize
+
+    _regular_input(args.model)
+    _text_input(args.pairs, "--pairs")
 
     opts = QuantizeOptions(
         mode=args.mode,
@@ -173,6 +217,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from converter.inspect import format_report, inspect_model, xnnpack_delegation
     from edge.manifest import load_manifest, manifest_path_for
 
+    _regular_input(args.model)
+    _json_output(args.json)
     report = inspect_model(args.model)
     print(format_report(report))
     delegation = _delegation(args.model, xnnpack_delegation)
@@ -218,6 +264,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     from converter.compare import Tolerances, compare, enforce
 
+    _regular_input(args.keras)
+    _regular_input(args.tflite)
+    _text_input(args.pairs, "--pairs")
+    _json_output(args.json)
+
     result = compare(
         args.keras,
         args.tflite,
@@ -250,6 +301,11 @@ def cmd_operating_point(args: argparse.Namespace) -> int:
     for path in (args.model, *args.roots, *args.exclude_pairs):
         if not path.exists():
             raise ConverterError(f"{path}: no such file or folder")
+    _regular_input(args.model)
+    for path in (args.model.with_suffix(".json"), args.model.with_suffix(".cohort.npy")):
+        _regular_input(path)  # rewritten at the end: refuse a folder there before the fit
+    for path in args.exclude_pairs:
+        _text_input(path, "--exclude-pairs")
     if not 0.0 < args.stranger_rate < 1.0:
         raise ConverterError(f"--stranger-rate: must be between 0 and 1, got {args.stranger_rate}")
     op = fit_operating_point(
@@ -298,7 +354,19 @@ def main(argv: list[str] | None = None) -> int:
         "operating-point": cmd_operating_point,
         "import-dlib": cmd_import_dlib,
     }[args.command]
-    return run_command(lambda: handler(args))
+    try:
+        return run_command(lambda: handler(args))
+    except (ValueError, OSError) as exc:  # last-resort guard for input we did not foresee
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: Exception) -> str:
+    """``FILE: reason`` for an OSError that names its file, else the message's first line."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or type(exc).__name__}"
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ accepts only. Never point ``DATA_ROOT`` at the people of ``--exclude-pairs``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,8 +50,8 @@ from edge.manifest import (
     ModelManifest,
     load_manifest,
     manifest_path_for,
-    sha256_file,
     write_bytes_atomic,
+    write_json_atomic,
 )
 from edge.scoring import DEFAULT_TOP_K, CohortRecord, Scoring, cohort_means
 from trainer.calibration import HOUSEHOLD_STRANGER_RATE
@@ -164,13 +165,18 @@ def fit_operating_point(
 
     def fit(scoring: Scoring) -> tuple[dict[str, Any], dict[str, Any]]:
         """(holdout metrics with the household point, confidence block) on this scale."""
-        point, _ = holdout_operating_point(
-            held_emb, held.labels, seed, fitted_on=fitted_on, scoring=scoring
-        )
-        confidence = point.pop("confidence")
-        point["household"] = household_threshold(
-            held_emb, held.labels, scoring, stranger_rate=stranger_rate, seed=seed
-        )
+        try:
+            point, _ = holdout_operating_point(
+                held_emb, held.labels, seed, fitted_on=fitted_on, scoring=scoring
+            )
+            confidence = point.pop("confidence")
+            point["household"] = household_threshold(
+                held_emb, held.labels, scoring, stranger_rate=stranger_rate, seed=seed
+            )
+        except ValueError as exc:  # too few held-out people or pairs for the fit
+            raise ConverterError(
+                f"held-out identities ({people} people): {exc}; raise --val-fraction or add data"
+            ) from None
         return point, confidence
 
     point, confidence = fit(scoring)
@@ -195,25 +201,40 @@ def fit_operating_point(
 
 def write_operating_point(model: str | Path, op: OperatingPoint) -> ModelManifest:
     """Write the cohort file (if any) and the manifest's threshold, confidence, cohort and
-    ``metrics.holdout_identities``; both atomically. Returns the new manifest."""
+    ``metrics.holdout_identities``; both atomically, and only once the whole new manifest has
+    been built and validated (a bad fit leaves the model's files as they were). Returns the
+    new manifest."""
+    from converter.errors import ConverterError
     from edge.confidence import ConfidenceModel
 
     model = Path(model)
-    manifest = load_manifest(manifest_path_for(model))
-    record = None
+    manifest_path = manifest_path_for(model)
+    cohort_path = model.with_suffix(".cohort.npy")
+    for path in (manifest_path, cohort_path):
+        if path.exists() and not path.is_file():
+            raise ConverterError(f"{path}: not a regular file (it would be rewritten)")
+    manifest = load_manifest(manifest_path)
+    record, buffer = None, None
     if op.cohort is not None and op.record is not None:
-        path = model.with_suffix(".cohort.npy")
         buffer = _npy_bytes(op.cohort.astype(np.float16))
-        write_bytes_atomic(path, buffer)
-        record = replace(op.record, file=path.name, sha256=sha256_file(path))
-    else:
-        model.with_suffix(".cohort.npy").unlink(missing_ok=True)
+        sha = hashlib.sha256(buffer).hexdigest()
+        record = replace(op.record, file=cohort_path.name, sha256=sha)
     manifest.threshold = math.ceil(float(op.threshold) * 1e6) / 1e6  # never looser
     manifest.confidence = ConfidenceModel.from_json(op.confidence, "confidence")
     manifest.cohort = record
     manifest.metrics = {**manifest.metrics, "holdout_identities": op.holdout}
     manifest.extra = {**manifest.extra, "threshold_source": "converter operating-point"}
-    manifest.write(manifest_path_for(model))
+    data = manifest.to_json()
+    ModelManifest.from_json(data, str(manifest_path))  # validate before anything is written
+    try:
+        if buffer is not None:
+            write_bytes_atomic(cohort_path, buffer)
+        write_json_atomic(manifest_path, data)
+        if buffer is None:
+            cohort_path.unlink(missing_ok=True)
+    except OSError as exc:
+        name = exc.filename or manifest_path
+        raise ConverterError(f"{name}: cannot write ({exc.strerror or exc})") from None
     return manifest
 
 

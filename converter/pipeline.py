@@ -60,6 +60,8 @@ def check_output_path(out: Path) -> None:
         raise ConverterError(f"{out}: output must end in .tflite (the manifest goes beside it)")
     if out.is_dir():
         raise ConverterError(f"{out}: is a folder")
+    if manifest_path_for(out).is_dir():
+        raise ConverterError(f"{manifest_path_for(out)}: is a folder (the manifest goes there)")
     if not out.parent.is_dir():
         raise ConverterError(f"{out.parent}: output folder does not exist")
     try:
@@ -217,6 +219,8 @@ def quantize(
         _write_fsync(tmp_json, (json.dumps(manifest.to_json(), indent=2) + "\n").encode())
         if sha256_file(tmp_tflite) != sha256_bytes(tflite):
             raise ConverterError(f"{tmp_tflite}: written file differs from the converted bytes")
+        if manifest_path_for(out).is_dir():  # it may have appeared while converting
+            raise ConverterError(f"{manifest_path_for(out)}: is a folder (the manifest goes there)")
         os.replace(tmp_tflite, out)
         os.replace(tmp_json, manifest_path_for(out))
         _fsync_dir(out.parent)
