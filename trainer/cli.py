@@ -8,7 +8,9 @@ import os
 import sys
 from pathlib import Path
 
+from edge.cli import bounded
 from edge.detectors.settings import TRAINING_DETECTOR, add_detector_options, settings_from_args
+from edge.embedder import MAX_THREADS
 from edge.errors import run_command
 from trainer.cache import DEFAULT_CACHE
 from trainer.errors import DataError
@@ -27,9 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("roots", nargs="+", help="data roots laid out ROOT/Person/image.jpg")
     t.add_argument("--out", default="runs/default", help="output folder")
-    t.add_argument("--input-size", type=int, default=64, help="aligned crop side (pixels)")
-    t.add_argument("--embedding-size", type=int, default=128)
-    t.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
+    t.add_argument(
+        "--input-size", type=bounded(int, 32), default=64, help="aligned crop side (pixels)"
+    )
+    t.add_argument("--embedding-size", type=bounded(int, 1), default=128)
+    t.add_argument("--width", type=bounded(float, 0), default=1.0, help="channel width multiplier")
     t.add_argument(
         "--activation",
         choices=["relu", "prelu"],
@@ -42,10 +46,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=["semihard", "batchhard", "staged", "contrastive", "koch"],
         help="metric loss; 'staged' = semi-hard, then batch-hard after --staged-switch",
     )
-    t.add_argument("--margin", type=float, default=0.2, help="triplet margin (squared distance)")
+    t.add_argument(
+        "--margin", type=bounded(float, 0), default=0.2, help="triplet margin (squared distance)"
+    )
     t.add_argument(
         "--staged-switch",
-        type=float,
+        type=bounded(float, 0, 1),
         default=0.6,
         help="progress at which 'staged' turns batch-hard",
     )
@@ -55,54 +61,63 @@ def _parser() -> argparse.ArgumentParser:
         choices=["none", "cosface", "arcface"],
         help="margin-softmax head used only in training",
     )
-    t.add_argument("--head-weight", type=float, default=1.0)
+    t.add_argument("--head-weight", type=bounded(float, 0), default=1.0)
     t.add_argument(
         "--teacher",
         default="none",
         choices=["none", "dlib"],
         help="distil from a teacher's centred embeddings (needs doorface[teacher])",
     )
-    t.add_argument("--teacher-weight", type=float, default=1.0)
+    t.add_argument("--teacher-weight", type=bounded(float, 0), default=1.0)
     t.add_argument(
         "--relational-weight",
-        type=float,
+        type=bounded(float, 0),
         default=0.0,
         help="also match the teacher's pairwise cosine similarities within a batch",
     )
     t.add_argument(
         "--teacher-margin-max",
-        type=float,
+        type=bounded(float, 0),
         default=0.0,
         help="semi-hard margins per triplet from --margin up to this, set by the teacher's "
         "distances (triplet distillation; 0: one fixed margin)",
     )
     t.add_argument(
         "--teacher-minutes",
-        type=float,
+        type=bounded(float, 0),
         default=0.0,
         help="stop embedding teacher faces after this long (0: all); the rest get no target",
     )
-    t.add_argument("--p", type=int, default=32, help="identities per batch")
-    t.add_argument("--k", type=int, default=4, help="images per identity")
+    t.add_argument("--p", type=bounded(int, 2), default=32, help="identities per batch")
+    t.add_argument("--k", type=bounded(int, 2), default=4, help="images per identity")
     t.add_argument(
-        "--singletons", type=int, default=8, help="one-image identities per batch (negatives)"
+        "--singletons",
+        type=bounded(int, 0),
+        default=8,
+        help="one-image identities per batch (negatives)",
     )
-    t.add_argument("--steps-per-epoch", type=int, default=200)
+    t.add_argument("--steps-per-epoch", type=bounded(int, 1), default=200)
     t.add_argument(
-        "--epochs", type=int, default=1000, help="upper bound; --time-budget usually ends first"
+        "--epochs",
+        type=bounded(int, 1),
+        default=1000,
+        help="upper bound; --time-budget usually ends first",
     )
     t.add_argument(
         "--time-budget",
-        type=float,
+        type=bounded(float, 0),
         default=0.0,
         metavar="MINUTES",
         help="stop after this many training minutes (0: none)",
     )
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--warmup-steps", type=int, default=200)
-    t.add_argument("--weight-decay", type=float, default=5e-4)
+    t.add_argument("--lr", type=bounded(float, 0), default=2e-3)
+    t.add_argument("--warmup-steps", type=bounded(int, 0), default=200)
+    t.add_argument("--weight-decay", type=bounded(float, 0), default=5e-4)
     t.add_argument(
-        "--val-fraction", type=float, default=0.05, help="identities held out for validation"
+        "--val-fraction",
+        type=bounded(float, 0, 1),
+        default=0.05,
+        help="identities held out for validation",
     )
     t.add_argument(
         "--monitor-pairs", default="", help="LFW pairs file scored every epoch (monitoring only)"
@@ -117,8 +132,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--cache", default=str(DEFAULT_CACHE), help="face cache folder")
     add_detector_options(t, TRAINING_DETECTOR)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all)")
+    t.add_argument("--seed", type=bounded(int, 0), default=0)
+    t.add_argument(
+        "--threads",
+        type=bounded(int, 0, MAX_THREADS),
+        default=0,
+        help="TensorFlow intra-op threads (0: all)",
+    )
     t.add_argument(
         "--augment",
         choices=["basic", "door", "none"],
@@ -151,12 +171,14 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--stem-stride", type=int, choices=[2, 4], default=4, help="4: one 7x7/4 conv, no max pool"
     )
-    d.add_argument("--time-budget", type=float, default=60.0, metavar="MINUTES")
-    d.add_argument("--batch", type=int, default=48)
-    d.add_argument("--lr", type=float, default=5e-4)
-    d.add_argument("--relational-weight", type=float, default=1.0)
-    d.add_argument("--val-fraction", type=float, default=0.05, help="identities held out")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--time-budget", type=bounded(float, 0), default=60.0, metavar="MINUTES")
+    d.add_argument("--batch", type=bounded(int, 2), default=48)
+    d.add_argument("--lr", type=bounded(float, 0), default=5e-4)
+    d.add_argument("--relational-weight", type=bounded(float, 0), default=1.0)
+    d.add_argument(
+        "--val-fraction", type=bounded(float, 0, 1), default=0.05, help="identities held out"
+    )
+    d.add_argument("--seed", type=bounded(int, 0), default=0)
     d.add_argument("--exclude-pairs", action="append", default=[], metavar="FILE")
     d.add_argument("--cache", default=str(DEFAULT_CACHE), help="face cache folder")
     d.add_argument(
@@ -164,7 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--trainable-stages",
-        type=int,
+        type=bounded(int, 0, 4),
         default=0,
         help="train only the stem and this many first stages, the rest kept as is (0: all)",
     )
@@ -173,7 +195,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="move most crops and embed dlib's target anew for each (int8 dlib, batch thread)",
     )
-    d.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all)")
+    d.add_argument(
+        "--threads",
+        type=bounded(int, 0, MAX_THREADS),
+        default=0,
+        help="TensorFlow intra-op threads (0: all)",
+    )
     d.add_argument("--quiet", action="store_true")
 
     r = sub.add_parser(
@@ -197,13 +224,18 @@ def _parser() -> argparse.ArgumentParser:
     add_detector_options(e, TRAINING_DETECTOR)
     e.add_argument(
         "--n-way",
-        type=int,
+        type=bounded(int, 0),
         default=100,
         help="one-shot identification among this many of the file's people (0: skip)",
     )
-    e.add_argument("--trials", type=int, default=1000, help="one-shot identification trials")
     e.add_argument(
-        "--per-person", type=int, default=10, help="photos per person for identification"
+        "--trials", type=bounded(int, 1), default=1000, help="one-shot identification trials"
+    )
+    e.add_argument(
+        "--per-person",
+        type=bounded(int, 2),
+        default=10,
+        help="photos per person for identification",
     )
     e.add_argument("--quiet", action="store_true")
     return ap
@@ -336,9 +368,31 @@ def _recalibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: (command, option dest, flag): values that must be strictly above 0 (bounded gives >= 0).
+_POSITIVE = (
+    ("train", "lr", "--lr"),
+    ("train", "width", "--width"),
+    ("prune-dlib", "lr", "--lr"),
+    ("prune-dlib", "time_budget", "--time-budget"),
+)
+
+
+def _check_strict(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The strict bounds argparse types cannot say: argparse's one-line usage error, exit 2."""
+    for command, dest, flag in _POSITIVE:
+        if args.command == command and getattr(args, dest) <= 0:
+            ap.error(f"argument {flag}: must be > 0, got {getattr(args, dest)!r}")
+    if getattr(args, "val_fraction", 0) >= 1:
+        ap.error(f"argument --val-fraction: must be below 1, got {args.val_fraction!r}")
+    if args.command == "evaluate" and args.n_way == 1:
+        ap.error("argument --n-way: must be 0 (skip) or >= 2, got 1")
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = _parser().parse_args(argv)
+    ap = _parser()
+    args = ap.parse_args(argv)
+    _check_strict(ap, args)
     try:
         commands = {
             "train": _train,

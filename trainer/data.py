@@ -15,24 +15,17 @@ import numpy as np
 from edge.detectors import TRAINING_DETECTOR, Detector, create_detector
 from trainer.cache import DEFAULT_CACHE, load_root
 from trainer.errors import DataError, TrainingError
+from trainer.evaluate import read_pairs
 
 
 def pair_file_people(path: str | Path) -> set[str]:
-    """Every person named in an LFW-style pairs file (View 1 or View 2 layout)."""
-    path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read pairs file ({exc.strerror or exc})") from None
+    """Every person named in an LFW-style pairs file (View 1 or View 2 layout).
+
+    Parsed by :func:`trainer.evaluate.read_pairs`, so a bad file fails here exactly as it
+    fails ``trainer evaluate``."""
     people: set[str] = set()
-    for n, line in enumerate(lines[1:], start=2):
-        f = line.split()
-        if len(f) == 3:
-            people.add(f[0])
-        elif len(f) == 4:
-            people.update((f[0], f[2]))
-        elif f:
-            raise DataError(f"{path}:{n}: expected 'Name i j' or 'Name1 i Name2 j'")
+    for a, b, _same in read_pairs(path, ""):
+        people.update((a.parent.name, b.parent.name))
     return people
 
 

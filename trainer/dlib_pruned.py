@@ -66,7 +66,7 @@ from converter.dlib_resnet import (
 from edge.align import DLIB_CHIP
 from trainer.augment import AugmentConfig, augment_one, move
 from trainer.data import FaceSet, load_faces, split_by_identity
-from trainer.errors import DataError
+from trainer.errors import DataError, TrainingError
 from trainer.train import BackgroundBatches, embed, warmup_cosine_lr
 
 #: What the student's input goes through (its target never does): milder geometry than the
@@ -414,7 +414,10 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
     finally:
         batches.close()
     final = held_cos()
-    model.save(out / "encoder.keras")
+    if not np.isfinite(final):
+        raise TrainingError(
+            f"held-out cosine to dlib is {final} after {steps} steps (diverged); nothing written"
+        )
     record = {
         "preprocessing": DLIB_CHIP,
         "recipe": "dlib pruned by channel, distilled onto dlib (trainer prune-dlib)",
@@ -436,6 +439,8 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
         },
         "licence": f"initialised from {LICENCE}; distilled on the training roots",
     }
-    (out / "training.json").write_text(json.dumps(record, indent=2))
+    text = json.dumps(record, indent=2, allow_nan=False)  # strict JSON, checked before writing
+    model.save(out / "encoder.keras")
+    (out / "training.json").write_text(text)
     log(f"held-out cosine to dlib {final:.4f} after {steps} steps; wrote {out / 'encoder.keras'}")
     return record

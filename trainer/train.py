@@ -223,6 +223,8 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     if faces.crops.shape[1:] != (cfg.input_size, cfg.input_size, 3):
         raise TrainingError(f"crops are {faces.crops.shape[1:]}, --input-size is {cfg.input_size}")
     train_set, val_set = split_by_identity(faces, cfg.val_fraction, cfg.seed)
+    if cfg.val_fraction > 0:
+        _check_holdout(val_set, cfg)
     sampler = PKSampler(train_set.labels, cfg.p, cfg.k, singletons=cfg.singletons, seed=cfg.seed)
     data_counts = {
         "all": faces.counts(),
@@ -425,8 +427,7 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     finally:
         batches.close()
 
-    # final evaluation and outputs
-    model.save(out / "encoder.keras")
+    # final evaluation, then the outputs (nothing is written if the threshold cannot be fit)
     metrics: dict = {}
     threshold = confidence = None
     scores_same = None
@@ -453,6 +454,8 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
         if threshold is None:
             threshold = metrics["monitor_pairs"]["kfold_threshold"]
             scores_same = (s, same)
+    _check_threshold(threshold)
+    model.save(out / "encoder.keras")
     record = {
         "settings": asdict(cfg),
         "model": {
@@ -476,12 +479,113 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
         if val_pairs is not None
         else ("monitor pairs (10-fold mean)" if monitor is not None else None),
     }
-    (out / "training.json").write_text(json.dumps(record, indent=2, default=_json_default))
+    _write_record(out / "training.json", record)
     plot_training(state["history"], out / "training_curve.png")
     if scores_same is not None:
         plot_roc_hist(scores_same[0], scores_same[1], out, threshold)
     _log(cfg, f"wrote {out / 'encoder.keras'} threshold={threshold}")
     return record
+
+
+#: Different pairs a held-out set needs before FAR 1e-2 can be met below "accept nothing".
+MIN_HOLDOUT_DIFFERENT = 100
+
+
+def _check_holdout(val_set: FaceSet | None, cfg: TrainConfig) -> None:
+    """Refuse, before any training, a held-out split too small to fit the shipped threshold."""
+    if val_set is None:
+        raise TrainingError(
+            f"--val-fraction {cfg.val_fraction:g}: too few identities with 2+ images to hold "
+            "out 2 of them for the threshold (add people, raise it, or 0 for no held-out set)"
+        )
+    _, labels = validation_sample(val_set, cfg)
+    counts = np.bincount(labels).astype(np.int64)
+    different = (len(labels) ** 2 - int((counts**2).sum())) // 2
+    if different < MIN_HOLDOUT_DIFFERENT:
+        raise TrainingError(
+            f"--val-fraction {cfg.val_fraction:g}: the held-out identities give {different} "
+            f"different pairs, need {MIN_HOLDOUT_DIFFERENT} to fit a threshold at FAR 1e-2 "
+            "(add people or raise it)"
+        )
+
+
+def _check_threshold(threshold) -> None:
+    """A threshold must be a cosine (-1..1); inf means FAR 1e-2 was never reached."""
+    if threshold is not None and not (
+        isinstance(threshold, (int, float))
+        and abs(threshold) <= 1.001  # float32 cosines pass 1 by ~1e-7
+    ):
+        raise TrainingError(
+            f"fitted threshold {threshold} is not a cosine score: too few held-out pairs "
+            "to fit one (add people or raise --val-fraction); nothing written"
+        )
+
+
+def _finite(o):
+    """``o`` with every non-finite float (e.g. an unreachable FAR 1e-3 threshold) as None."""
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if isinstance(o, (float, np.floating)) and not math.isfinite(o):
+        return None
+    return o
+
+
+def _write_record(path: Path, record: dict) -> None:
+    """training.json as strict JSON (no NaN/Infinity), written whole or not at all."""
+    text = json.dumps(_finite(record), indent=2, default=_json_default, allow_nan=False)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _run_record(run: Path) -> tuple[dict, TrainConfig, DetectorSettings]:
+    """training.json of a ``trainer train`` run, checked: (record, settings, detector)."""
+    path = run / "training.json"
+    try:
+        record = json.loads(path.read_text())
+    except OSError as exc:
+        raise TrainingError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError:
+        raise TrainingError(f"{path}: not valid JSON") from None
+    settings = record.get("settings") if isinstance(record, dict) else None
+    if not isinstance(settings, dict):
+        raise TrainingError(
+            f"{path}: no 'settings' object (not a 'trainer train' run; prune-dlib runs "
+            "cannot be recalibrated)"
+        )
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    kept = {k: v for k, v in settings.items() if k in fields}
+    for key in ("roots", "val_fraction", "seed", "input_size"):
+        if key not in kept:
+            raise TrainingError(f"{path}: settings.{key} is missing")
+    checks = {
+        "roots": lambda v: isinstance(v, list) and all(isinstance(r, str) for r in v),
+        "val_fraction": lambda v: _is_number(v) and 0 <= v < 1,
+        "seed": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "input_size": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 32,
+        "val_max_images": lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+        "exclude_pairs": lambda v: isinstance(v, list) and all(isinstance(r, str) for r in v),
+        "cache": lambda v: isinstance(v, str),
+    }
+    for key, ok in checks.items():
+        if key in kept and not ok(kept[key]):
+            raise TrainingError(f"{path}: settings.{key} is invalid ({kept[key]!r})")
+    detector = kept.get("detector", TRAINING_DETECTOR)
+    try:
+        if isinstance(detector, dict):  # as training.json stores it
+            detector = DetectorSettings(**detector)
+        if not isinstance(detector, DetectorSettings):
+            raise TypeError
+        cfg = TrainConfig(**kept)
+    except (TypeError, ValueError):
+        raise TrainingError(f"{path}: settings.detector is invalid") from None
+    return record, cfg, detector
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def validation_sample(val_set: FaceSet, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -501,12 +605,7 @@ def recalibrate(run: str | Path, faces: FaceSet | None = None, *, progress: bool
     from trainer import model as _registers_l2  # noqa: F401  (L2Normalize for load_model)
 
     run = Path(run)
-    record = json.loads((run / "training.json").read_text())
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in record["settings"].items() if k in known})
-    detector = cfg.detector
-    if isinstance(detector, dict):  # as training.json stores it
-        detector = DetectorSettings(**detector)
+    record, cfg, detector = _run_record(run)
     if faces is None:  # as train() loads them; tests pass the faces they trained on
         faces = load_faces(
             cfg.roots,
@@ -526,10 +625,13 @@ def recalibrate(run: str | Path, faces: FaceSet | None = None, *, progress: bool
         flip_fused(model, v_crops), v_labels, cfg.seed, fitted_on=_holdout_label(cfg, v_labels)
     )
     record["confidence"] = point.pop("confidence")
-    record.setdefault("metrics", {})["holdout_identities"] = point
+    if not isinstance(record.get("metrics"), dict):
+        record["metrics"] = {}
+    record["metrics"]["holdout_identities"] = point
     record["threshold"] = point["threshold_at_far_1e-2"]
     record["threshold_source"] = "held-out identities, flip-fused, FAR 1e-2"
-    (run / "training.json").write_text(json.dumps(record, indent=2, default=_json_default))
+    _check_threshold(record["threshold"])
+    _write_record(run / "training.json", record)
     return record
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -152,3 +153,69 @@ def test_evaluate_pairs_naming_missing_images(tmp_path, capsys):
         "none of the 2 pairs has two usable images" in err[0]
         and "Ann_0001.jpg: no such file" in err[0]
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["train", "r", "--time-budget", v] for v in ("nan", "-1", "inf")]
+    + [["train", "r", "--lr", v] for v in ("-1", "0", "nan")]
+    + [
+        ["train", "r", *a]
+        for a in (
+            ("--weight-decay", "nan"),
+            ("--margin", "-1"),
+            ("--epochs", "-1"),
+            ("--epochs", "0"),
+            ("--width", "0"),
+            ("--warmup-steps", "-5"),
+            ("--val-fraction", "-1"),
+            ("--val-fraction", "1"),
+            ("--staged-switch", "nan"),
+            ("--threads", "-1"),
+            ("--teacher-minutes", "nan"),
+            ("--singletons", "-1"),
+        )
+    ]
+    + [
+        ["prune-dlib", "r", *a]
+        for a in (
+            ("--lr", "nan"),
+            ("--relational-weight", "nan"),
+            ("--time-budget", "nan"),
+            ("--time-budget", "-1"),
+            ("--trainable-stages", "-1"),
+            ("--trainable-stages", "99"),
+            ("--batch", "0"),
+        )
+    ]
+    + [
+        ["evaluate", "--model", "m", "--images", "i", "--pairs", "p", *a]
+        for a in (("--trials", "-1"), ("--per-person", "-2"), ("--n-way", "-1"), ("--n-way", "1"))
+    ],
+)
+def test_nonsense_numbers_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and err[-1].startswith("trainer") and argv[-2] in err[-1]
+
+
+def test_recalibrate_refuses_foreign_or_broken_records(tmp_path, capsys):
+    for name, text, message in (
+        ("pruned", json.dumps({"config": {}}), "no 'settings' object"),
+        ("empty", "{}", "no 'settings' object"),
+        ("list", "[]", "no 'settings' object"),
+        ("junk", "not json", "not valid JSON"),
+        (
+            "vf",
+            json.dumps(
+                {"settings": {"roots": ["r"], "val_fraction": "abc", "seed": 0, "input_size": 64}}
+            ),
+            "settings.val_fraction",
+        ),
+        ("noroots", json.dumps({"settings": {"val_fraction": 0.1}}), "settings.roots"),
+    ):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "training.json").write_text(text)
+        code, err = _run(capsys, ["recalibrate", str(tmp_path / name), "--quiet"])
+        assert code == 2 and len(err) == 1 and "training.json" in err[0] and message in err[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,26 @@ def test_one_shot_identification_euclidean_ranks_by_distance():
     cos = one_shot_identification(tricky, lab, n_way=2, trials=200, metric="cosine")
     euc = one_shot_identification(tricky, lab, n_way=2, trials=200, metric="euclidean")
     assert cos != euc
+
+
+def test_read_pairs_refuses_fifos_directories_and_binary(tmp_path):
+    fifo = tmp_path / "fifo.txt"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="fifo.txt: not a regular file"):
+        read_pairs(fifo, "/data")  # would block forever if opened
+    with pytest.raises(DataError, match="not a regular file"):
+        read_pairs(tmp_path, "/data")
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00\x81bin")
+    with pytest.raises(DataError, match="bin.txt: not an LFW pairs file"):
+        read_pairs(tmp_path / "bin.txt", "/data")
+
+
+def test_exclude_pairs_people_fail_exactly_as_evaluate_does(tmp_path):
+    from trainer.data import pair_file_people
+
+    (tmp_path / "junk.txt").write_text("1\nAnn x y\n")
+    with pytest.raises(DataError, match=r"junk.txt:2: expected") as a:
+        pair_file_people(tmp_path / "junk.txt")
+    with pytest.raises(DataError) as b:
+        read_pairs(tmp_path / "junk.txt", "/data")
+    assert str(a.value) == str(b.value)
