@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.detectors import TRAINING_DETECTOR, DetectorSettings, create_detector
+from edge.manifest import write_bytes_atomic
 from trainer.augment import AUGMENTS, augment_batch
 from trainer.cache import DEFAULT_CACHE
 from trainer.calibration import holdout_operating_point
@@ -509,7 +510,7 @@ def _check_holdout(val_set: FaceSet | None, cfg: TrainConfig) -> None:
         )
 
 
-def _check_threshold(threshold) -> None:
+def _check_threshold(threshold: float | None) -> None:
     """A threshold must be a cosine (-1..1); inf means FAR 1e-2 was never reached."""
     if threshold is not None and not (
         isinstance(threshold, (int, float))
@@ -535,9 +536,7 @@ def _finite(o):
 def _write_record(path: Path, record: dict) -> None:
     """training.json as strict JSON (no NaN/Infinity), written whole or not at all."""
     text = json.dumps(_finite(record), indent=2, default=_json_default, allow_nan=False)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_bytes_atomic(path, text.encode())
 
 
 def _run_record(run: Path) -> tuple[dict, TrainConfig, DetectorSettings]:
