@@ -134,17 +134,19 @@ def _regular_input(path: Path) -> None:
         raise ConverterError(f"{path}: not a regular file")
 
 
-def _text_input(path: Path | None, option: str) -> None:
-    """A pair file must be a readable UTF-8 text file; say which one is not."""
+def _pairs_input(path: Path | None, option: str) -> None:
+    """Parse a pair file now, with the one parser the command uses later
+    (:func:`trainer.evaluate.read_pairs`: regular file, UTF-8, its line format), so that a bad
+    one is refused before the work, named with its option."""
     if path is None or not path.exists():
         return  # the command's own check names a missing file
-    _regular_input(path)
+    from trainer.errors import DataError
+    from trainer.evaluate import read_pairs
+
     try:
-        path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConverterError(f"{option} {path}: not a text pair file (not UTF-8)") from None
-    except OSError as exc:
-        raise ConverterError(f"{option} {path}: cannot read ({exc.strerror or exc})") from None
+        read_pairs(path, ".")
+    except DataError as exc:
+        raise ConverterError(f"{option} {exc}") from None
 
 
 def _json_output(path: Path | None) -> None:
@@ -169,7 +171,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from converter.pipeline import QuantizeOptions, quantize
 
     _regular_input(args.model)
-    _text_input(args.pairs, "--pairs")
+    _pairs_input(args.pairs, "--pairs")
 
     opts = QuantizeOptions(
         mode=args.mode,
@@ -266,7 +268,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     _regular_input(args.keras)
     _regular_input(args.tflite)
-    _text_input(args.pairs, "--pairs")
+    _pairs_input(args.pairs, "--pairs")
     _json_output(args.json)
 
     result = compare(
@@ -305,7 +307,7 @@ def cmd_operating_point(args: argparse.Namespace) -> int:
     for path in (args.model.with_suffix(".json"), args.model.with_suffix(".cohort.npy")):
         _regular_input(path)  # rewritten at the end: refuse a folder there before the fit
     for path in args.exclude_pairs:
-        _text_input(path, "--exclude-pairs")
+        _pairs_input(path, "--exclude-pairs")
     if not 0.0 < args.stranger_rate < 1.0:
         raise ConverterError(f"--stranger-rate: must be between 0 and 1, got {args.stranger_rate}")
     op = fit_operating_point(

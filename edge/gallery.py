@@ -1,8 +1,9 @@
 """The gallery: enrolled people, their aligned crops and embeddings, and the model that made them.
 
 One ``.npz`` file, written atomically (temp file, fsync, rename) with mode 0600: these are
-biometric data. Through a symlink, the file it points to is written (the link stays). A gallery records the sha256 of the model that made its embeddings and is never
-matched with another model's embeddings. It also keeps every enrolment face as a 112x112 aligned
+biometric data. Through a symlink, the file it points to is written (the link stays). A gallery
+records the sha256 of the model that made its embeddings and is never matched with another
+model's embeddings. It also keeps every enrolment face as a 112x112 aligned
 crop (:data:`STORED_CROP_SIZE`, cut by :func:`edge.align.align_face` from the same landmarks as
 the model's own crop), whatever the model's input size, so that :meth:`Gallery.rebuild`, and the
 daemon by itself (:func:`load_gallery_for_model`), can re-embed everyone for a new model, even a

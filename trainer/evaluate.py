@@ -41,7 +41,7 @@ def read_pairs(path: str | Path, root: str | Path) -> list[tuple[Path, Path, boo
     except OSError as exc:
         raise DataError(f"{path}: cannot read pairs file ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
-        raise DataError(f"{path}: not an LFW pairs file (not text)") from None
+        raise DataError(f"{path}: not an LFW pairs file (not UTF-8 text)") from None
     if not lines or not all(t.isdigit() for t in lines[0].split()) or not lines[0].split():
         raise DataError(f"{path}: not an LFW pairs file (first line must be a count)")
 
