@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     o.add_argument(
         "--stranger-rate",
-        type=bounded(float, 0, 1),
+        type=bounded(float, 0, 1, low_open=True, high_open=True),
         default=HOUSEHOLD_STRANGER_RATE,
         help="share of strangers' photos a simulated door of 8 may name "
         f"({HOUSEHOLD_STRANGER_RATE})",
@@ -308,8 +308,6 @@ def cmd_operating_point(args: argparse.Namespace) -> int:
         _regular_input(path)  # rewritten at the end: refuse a folder there before the fit
     for path in args.exclude_pairs:
         _pairs_input(path, "--exclude-pairs")
-    if not 0.0 < args.stranger_rate < 1.0:
-        raise ConverterError(f"--stranger-rate: must be between 0 and 1, got {args.stranger_rate}")
     op = fit_operating_point(
         args.model,
         args.roots,

@@ -27,16 +27,24 @@ log = logging.getLogger("edge")
 
 # -- argument types: a bad value is argparse's one-line usage error, exit status 2 ----------
 def bounded(
-    kind: type[int] | type[float], low: float | None = None, high: float | None = None
+    kind: type[int] | type[float],
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
 ) -> Callable[[str], float]:
     """An argparse ``type=`` that parses ``kind`` and refuses nan, inf and values below
-    ``low`` or above ``high`` (``high`` only with ``low``): ``argument --threads: must be
-    1..64, got '0'``."""
+    ``low`` or above ``high`` (``high`` only with ``low``; ``low_open`` / ``high_open``: the
+    bound itself is refused too): ``argument --threads: must be 1..64, got '0'``."""
     noun = "an integer" if kind is int else "a number"
+    above = f"{'>' if low_open else '>='} {low:g}" if low is not None else ""
     if low is not None and high is not None:
-        rule = f"{low:g}..{high:g}"
+        closed = not (low_open or high_open)
+        below = f"{'<' if high_open else '<='} {high:g}"
+        rule = f"{low:g}..{high:g}" if closed else f"{above} and {below}"
     elif low is not None:
-        rule = f">= {low:g}"
+        rule = above
     else:
         rule = f"{noun}, not nan or inf"
 
@@ -45,8 +53,9 @@ def bounded(
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {noun}, got {text!r}") from None
-        too_low = low is not None and value < low
-        if not math.isfinite(value) or too_low or (high is not None and value > high):
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if not math.isfinite(value) or too_low or too_high:
             raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
         return value
 

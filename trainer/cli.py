@@ -33,7 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         "--input-size", type=bounded(int, 32), default=64, help="aligned crop side (pixels)"
     )
     t.add_argument("--embedding-size", type=bounded(int, 1), default=128)
-    t.add_argument("--width", type=bounded(float, 0), default=1.0, help="channel width multiplier")
+    t.add_argument(
+        "--width",
+        type=bounded(float, 0, low_open=True),
+        default=1.0,
+        help="channel width multiplier",
+    )
     t.add_argument(
         "--activation",
         choices=["relu", "prelu"],
@@ -110,12 +115,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MINUTES",
         help="stop after this many training minutes (0: none)",
     )
-    t.add_argument("--lr", type=bounded(float, 0), default=2e-3)
+    t.add_argument("--lr", type=bounded(float, 0, low_open=True), default=2e-3)
     t.add_argument("--warmup-steps", type=bounded(int, 0), default=200)
     t.add_argument("--weight-decay", type=bounded(float, 0), default=5e-4)
     t.add_argument(
         "--val-fraction",
-        type=bounded(float, 0, 1),
+        type=bounded(float, 0, 1, high_open=True),
         default=0.05,
         help="identities held out for validation",
     )
@@ -171,12 +176,17 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--stem-stride", type=int, choices=[2, 4], default=4, help="4: one 7x7/4 conv, no max pool"
     )
-    d.add_argument("--time-budget", type=bounded(float, 0), default=60.0, metavar="MINUTES")
+    d.add_argument(
+        "--time-budget", type=bounded(float, 0, low_open=True), default=60.0, metavar="MINUTES"
+    )
     d.add_argument("--batch", type=bounded(int, 2), default=48)
-    d.add_argument("--lr", type=bounded(float, 0), default=5e-4)
+    d.add_argument("--lr", type=bounded(float, 0, low_open=True), default=5e-4)
     d.add_argument("--relational-weight", type=bounded(float, 0), default=1.0)
     d.add_argument(
-        "--val-fraction", type=bounded(float, 0, 1), default=0.05, help="identities held out"
+        "--val-fraction",
+        type=bounded(float, 0, 1, high_open=True),
+        default=0.05,
+        help="identities held out",
     )
     d.add_argument("--seed", type=bounded(int, 0), default=0)
     d.add_argument("--exclude-pairs", action="append", default=[], metavar="FILE")
@@ -368,22 +378,9 @@ def _recalibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-#: (command, option dest, flag): values that must be strictly above 0 (bounded gives >= 0).
-_POSITIVE = (
-    ("train", "lr", "--lr"),
-    ("train", "width", "--width"),
-    ("prune-dlib", "lr", "--lr"),
-    ("prune-dlib", "time_budget", "--time-budget"),
-)
-
-
-def _check_strict(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """The strict bounds argparse types cannot say: argparse's one-line usage error, exit 2."""
-    for command, dest, flag in _POSITIVE:
-        if args.command == command and getattr(args, dest) <= 0:
-            ap.error(f"argument {flag}: must be > 0, got {getattr(args, dest)!r}")
-    if getattr(args, "val_fraction", 0) >= 1:
-        ap.error(f"argument --val-fraction: must be below 1, got {args.val_fraction!r}")
+def _check_n_way(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """evaluate --n-way: 0 skips identification, 1 is no choice at all (argparse's one-line
+    usage error, exit 2)."""
     if args.command == "evaluate" and args.n_way == 1:
         ap.error("argument --n-way: must be 0 (skip) or >= 2, got 1")
 
@@ -392,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     ap = _parser()
     args = ap.parse_args(argv)
-    _check_strict(ap, args)
+    _check_n_way(ap, args)
     try:
         commands = {
             "train": _train,
