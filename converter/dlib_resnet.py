@@ -31,7 +31,9 @@ import numpy as np
 
 from converter.errors import ConverterError
 from edge.align import DLIB_CHIP
+from edge.files import FileError, read_regular
 
+MAX_WEIGHTS_BYTES = 100_000_000  # dlib_face_recognition_resnet_model_v1.dat is 22.5 MB
 CHIP_SIZE = 150
 #: (channels, residual blocks after the stage's down-sampling block): dlib's alevel4..alevel0.
 STAGES = ((32, 3), (64, 3), (128, 2), (256, 2), (256, 0))
@@ -112,9 +114,9 @@ def read_weights(path: str | Path) -> DlibWeights:
     """The network's weights from dlib's ``.dat``; ConverterError (one line) for another file."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConverterError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        data = read_regular(path, MAX_WEIGHTS_BYTES)
+    except FileError as exc:
+        raise ConverterError(str(exc)) from None
     r = _Reader(data, 0)
     try:
         if not r.seek("input_rgb_image_sized"):

@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 
 from converter.errors import ConverterError
+from edge.files import FileError, read_regular
+
+MAX_MODEL_BYTES = 512_000_000  # a face encoder is a few MB; a file this size is not one
 
 #: Tensor types allowed in a full-integer model: int8 activations/weights, int32 biases and
 #: shape/axis constants. Anything float (or int16 activations, int64 etc.) is a violation.
@@ -110,11 +113,9 @@ def inspect_model(path: str | Path) -> ModelReport:
     """Parse a TFLite file. Raises ConverterError for a missing or non-TFLite file."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConverterError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ConverterError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        data = read_regular(path, MAX_MODEL_BYTES)
+    except FileError as exc:
+        raise ConverterError(str(exc)) from None
     return inspect_bytes(data, str(path))
 
 

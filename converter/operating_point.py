@@ -46,6 +46,7 @@ import numpy as np
 
 from edge.detectors import TRAINING_DETECTOR, create_detector
 from edge.embedder import RECOGNITION_EXPOSURE, RECOGNITION_FLIP, Embedder
+from edge.files import FileError, FileMissingError, check_regular
 from edge.manifest import (
     ModelManifest,
     load_manifest,
@@ -211,8 +212,12 @@ def write_operating_point(model: str | Path, op: OperatingPoint) -> ModelManifes
     manifest_path = manifest_path_for(model)
     cohort_path = model.with_suffix(".cohort.npy")
     for path in (manifest_path, cohort_path):
-        if path.exists() and not path.is_file():
-            raise ConverterError(f"{path}: not a regular file (it would be rewritten)")
+        try:
+            check_regular(path)
+        except FileMissingError:
+            pass
+        except FileError as exc:
+            raise ConverterError(f"{exc}; it would be rewritten") from None
     manifest = load_manifest(manifest_path)
     record, buffer = None, None
     if op.cohort is not None and op.record is not None:

@@ -12,9 +12,7 @@ imported), then held to the same limit: a cost paid only by files nobody photogr
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 import struct
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import cv2
 import numpy as np
 
 from edge.errors import ImageError
+from edge.files import FileError, FileTooLargeError, read_regular
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
@@ -202,47 +201,14 @@ def _check_pixels(path: str | Path, size: tuple[int, int], max_pixels: int) -> N
 
 def _read_capped(path: Path, max_bytes: int) -> bytes:
     """The file's bytes; ImageError if it is missing, unreadable, not a regular file or over
-    ``max_bytes``. Opened without blocking and checked before any read: a FIFO named x.jpg
-    would wait forever for a writer, and /dev/zero would never end."""
+    ``max_bytes`` (:func:`edge.files.read_regular`: a FIFO named x.jpg would wait forever for a
+    writer, and /dev/zero would never end)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        try:
-            size, data = _read_regular(path, fd, max_bytes)
-        finally:
-            os.close(fd)
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    size = max(size, len(data))
-    if size > max_bytes:
-        raise ImageTooLargeError(
-            f"{path}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:g} MB file size limit"
-        )
-    return data
-
-
-def _read_regular(path: Path, fd: int, max_bytes: int) -> tuple[int, bytes]:
-    """(size, bytes) of the open file ``fd``, no bytes if it is over ``max_bytes``."""
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        raise ImageError(f"{path}: not a regular file ({_kind(info.st_mode)})")
-    if info.st_size > max_bytes:
-        return info.st_size, b""
-    with open(fd, "rb", closefd=False) as f:
-        return info.st_size, f.read(max_bytes + 1)
-
-
-def _kind(mode: int) -> str:
-    """What a file that is not a regular one is, in words."""
-    kinds = [
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a named pipe"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    ]
-    return next((name for test, name in kinds if test(mode)), "of another kind")
+        return read_regular(path, max_bytes)
+    except FileTooLargeError as exc:
+        raise ImageTooLargeError(str(exc)) from None
+    except FileError as exc:
+        raise ImageError(str(exc)) from None
 
 
 def list_images(paths: list[str | Path]) -> tuple[list[Path], list[str]]:

@@ -16,13 +16,14 @@ here imports TensorFlow, so benchmarks and the converter can use it on any model
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 import numpy as np
 
+from edge.files import FileError, read_regular
 from trainer.errors import DataError
+
+MAX_PAIRS_BYTES = 64_000_000  # LFW's View 2 list is 0.1 MB
 
 
 def read_pairs(path: str | Path, root: str | Path) -> list[tuple[Path, Path, bool]]:
@@ -34,12 +35,9 @@ def read_pairs(path: str | Path, root: str | Path) -> list[tuple[Path, Path, boo
     """
     path, root = Path(path), Path(root)
     try:
-        # stat first: a FIFO or a device would block or never end in read_text
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise DataError(f"{path}: not a regular file (pairs file expected)")
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read pairs file ({exc.strerror or exc})") from None
+        lines = read_regular(path, MAX_PAIRS_BYTES).decode("utf-8").splitlines()
+    except FileError as exc:
+        raise DataError(f"{exc} (pairs file expected)") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not an LFW pairs file (not UTF-8 text)") from None
     if not lines or not all(t.isdigit() for t in lines[0].split()) or not lines[0].split():

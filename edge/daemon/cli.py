@@ -44,9 +44,46 @@ def check(cfg: config_mod.Config, name: str = "config") -> list[str]:
     return warnings
 
 
+def check_loads(cfg: config_mod.Config, name: str = "config") -> list[str]:
+    """Load what ``edge run`` would load (model, detector, gallery) without starting anything:
+    ConfigError naming the key for a file the daemon would refuse, warnings for what it would
+    work around (a gallery of another model, re-embedded on start). Only ``check-config`` pays
+    this: ``run`` loads them once, itself."""
+    from edge.daemon.loop import recognizer_from_config
+    from edge.errors import DetectorError, DoorfaceError
+    from edge.gallery import Gallery
+
+    try:
+        recognizer = recognizer_from_config(cfg)
+    except DetectorError as e:  # its message names detector.* itself
+        raise ConfigError(f"{name}: {e}") from None
+    except DoorfaceError as e:
+        raise ConfigError(f"{name}: recognition.model: {e}") from None
+    path = Path(cfg.recognition.gallery)
+    if not path.is_file():
+        return []  # check() has said so
+    try:
+        gallery = Gallery.load(path)
+    except DoorfaceError as e:
+        raise ConfigError(f"{name}: recognition.gallery: {e}") from None
+    model_id = recognizer.embedder.model_id
+    if gallery.model_id == model_id:
+        return []
+    if not len(gallery) or gallery.blank_crops():
+        raise ConfigError(
+            f"{name}: recognition.gallery: {path}: made by model {gallery.model_id[:12]}, not "
+            f"{model_id[:12]}, and its face crops were not kept: enrol its people again"
+        )
+    return [
+        f"recognition.gallery: made by model {gallery.model_id[:12]}; the daemon re-embeds "
+        f"its {len(gallery)} stored crops for model {model_id[:12]} when it starts"
+    ]
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = config_mod.load(args.file)
-    for w in check(cfg, Path(args.file).name):
+    name = Path(args.file).name
+    for w in check(cfg, name) + check_loads(cfg, name):
         print(f"warning: {w}", file=sys.stderr)
     target = f"mqtt://{cfg.mqtt.host}:{cfg.mqtt.port}" if cfg.mqtt.host else "stdout"
     print(f"{args.file}: OK (camera {cfg.camera.source}, events to {target})")

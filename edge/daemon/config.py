@@ -19,6 +19,7 @@ from pathlib import Path
 from edge.detectors.settings import DetectorSettings
 from edge.embedder import MAX_THREADS, RECOGNITION_EXPOSURE, RECOGNITION_FLIP, RECOGNITION_ZOOM
 from edge.errors import ConfigError
+from edge.files import FileError, FileTooLargeError, read_regular
 
 
 @dataclass
@@ -341,13 +342,11 @@ def load(path: str | os.PathLike) -> Config:
     """Read and validate a TOML config file."""
     p = Path(path)
     try:
-        if p.exists() and not p.is_file():  # a FIFO would block, /dev/zero never end
-            raise ConfigError(f"{p}: not a regular file")
-        if p.exists() and p.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{p}: over {MAX_CONFIG_BYTES} bytes: not a config file")
-        raw = p.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read: {e.strerror}") from e
+        raw = read_regular(p, MAX_CONFIG_BYTES)  # a FIFO would block, /dev/zero never end
+    except FileTooLargeError as e:
+        raise ConfigError(f"{e}: not a config file") from None
+    except FileError as e:
+        raise ConfigError(str(e)) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

@@ -23,6 +23,7 @@ from edge.align import template
 from edge.detectors.base import Detector, Face
 from edge.detectors.settings import DetectorSettings
 from edge.errors import DetectorError
+from edge.files import FileError, check_regular
 
 #: Mean landmark positions relative to the Haar frontal-face box (x/w, y/h), against YuNet.
 BOX_LANDMARKS = np.array(
@@ -44,10 +45,10 @@ def cascade_file(configured: str) -> Path:
         if configured
         else Path(cv2.data.haarcascades, DEFAULT_CASCADE)
     )
-    if not path.exists():
-        raise DetectorError(f"detector.model: {path}: no such file")
-    if not path.is_file():  # a folder, or a named pipe that would block the loader
-        raise DetectorError(f"detector.model: {path}: not a regular file")
+    try:
+        check_regular(path)  # a folder, or a named pipe that would block the loader
+    except FileError as exc:
+        raise DetectorError(f"detector.model: {exc}") from None
     return path
 
 

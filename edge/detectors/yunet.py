@@ -16,6 +16,7 @@ import numpy as np
 from edge.detectors.base import Detector, Face
 from edge.detectors.settings import DetectorSettings
 from edge.errors import DetectorError
+from edge.files import FileError, check_regular
 
 SHIPPED_MODEL = (
     Path(__file__).resolve().parents[1] / "models" / "yunet" / "face_detection_yunet_2026may.onnx"
@@ -25,9 +26,11 @@ SHIPPED_MODEL = (
 def model_file(configured: str) -> Path:
     """The ONNX to load: ``detector.model`` when set, else the shipped one."""
     path = Path(configured).expanduser() if configured else SHIPPED_MODEL
-    if not path.is_file():
+    try:
+        check_regular(path)  # a folder, or a named pipe that would block the loader
+    except FileError as exc:
         where = "detector.model" if configured else "the shipped YuNet model (reinstall doorface)"
-        raise DetectorError(f"{where}: {path}: no such file")
+        raise DetectorError(f"{where}: {exc}") from None
     return path
 
 

@@ -19,16 +19,17 @@ import hashlib
 import hmac
 import os
 import secrets
-import stat
 import threading
 import time
 from collections import deque
 from pathlib import Path
 
 from edge.errors import ConfigError
+from edge.files import FileError, FileMissingError, read_regular
 from edge.manifest import write_bytes_atomic
 
 SECRET_MODE = 0o600
+MAX_SECRET_BYTES = 64_000  # a password hash or token file is under 200 bytes
 MIN_PASSWORD = 8
 SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P = 14, 8, 1
 _MAXMEM = 160 * 1024 * 1024  # scrypt needs 128 * r * n bytes: 16 MiB here, 128 MiB at most
@@ -108,13 +109,11 @@ def _read_secret(path: Path, key: str) -> str | None:
     """The file's text, stripped; None if there is no file. ConfigError naming ``key`` if it
     cannot be read, is not UTF-8, or is not a regular file (a named pipe would block)."""
     try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            raise ConfigError(f"{key}: {path} is not a regular file")
-        return path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
+        return read_regular(path, MAX_SECRET_BYTES).decode("utf-8").strip()
+    except FileMissingError:
         return None
-    except OSError as exc:
-        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
+    except FileError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{key}: {path} is not UTF-8 text") from None
 

@@ -168,8 +168,8 @@ def test_a_file_that_is_not_a_cascade_is_a_one_line_detector_error(tmp_path):
     cases = [
         (onnx, "not a Haar cascade"),
         (jpg, "not a Haar cascade"),
-        (tmp_path / "pipe.xml", "not a regular file"),
-        (tmp_path, "not a regular file"),
+        (tmp_path / "pipe.xml", "not a regular file (a named pipe)"),
+        (tmp_path, "not a regular file (a folder)"),
         (tmp_path / "none.xml", "no such file"),
     ]
     for path, problem in cases:
@@ -177,6 +177,19 @@ def test_a_file_that_is_not_a_cascade_is_a_one_line_detector_error(tmp_path):
             create_detector(DetectorSettings(backend="haar", model=str(path)))
         assert str(e.value) == f"detector.model: {path}: {problem}"
 
+
+
+def test_a_yunet_model_that_is_not_a_file_is_a_one_line_detector_error(tmp_path):
+    os.mkfifo(tmp_path / "pipe.onnx")  # OpenCV's loader would wait for a writer forever
+    cases = [
+        (tmp_path / "pipe.onnx", "not a regular file (a named pipe)"),
+        (tmp_path, "not a regular file (a folder)"),
+        (tmp_path / "none.onnx", "no such file"),
+    ]
+    for path, problem in cases:
+        with pytest.raises(DetectorError) as e:
+            create_detector(DetectorSettings(backend="yunet", model=str(path)))
+        assert str(e.value) == f"detector.model: {path}: {problem}"
 
 def test_factory_reads_every_setting():
     haar = create_detector(DetectorSettings(backend="haar", min_face=60, detect_width=0))

@@ -166,8 +166,9 @@ def test_file_size_is_capped_before_reading(tmp_path):
     path.write_bytes(_zero_rows_png(100))
     size = path.stat().st_size
     assert load_image(path, max_bytes=size).shape == (100, 100, 3)
-    with pytest.raises(ImageError, match=r"big\.png: .* MB is over the .* MB file size limit"):
+    with pytest.raises(ImageError) as e:
         load_image(path, max_bytes=size - 1)
+    assert str(e.value) == f"{path}: {size} bytes is over the {size - 1} bytes file size limit"
 
 
 ENCODINGS = [

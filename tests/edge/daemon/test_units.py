@@ -151,6 +151,36 @@ def test_check_config_takes_a_shipped_model_by_name(tmp_path, model, ok):
         )
 
 
+
+def test_check_config_loads_model_and_gallery_as_run_would(tmp_path):
+    """What ``run`` would refuse or work around is said by check-config, naming the key."""
+    from edge.gallery import Gallery
+
+    text_model = tmp_path / "model.tflite"
+    text_model.write_text("not a model\n")
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 not a zip")
+    other = Gallery.create(tmp_path / "other.npz", "m" * 64, 32, 4)
+    other.enroll("Eileen", np.full((1, 112, 112, 3), 90, np.uint8), np.eye(1, 4), ["x"])
+    other.save()
+    blank = Gallery.create(tmp_path / "blank.npz", "m" * 64, 32, 4)
+    blank.enroll("Eileen", np.zeros((1, 112, 112, 3), np.uint8), np.eye(1, 4), ["x"])
+    blank.save()
+    cases = {
+        f'model = "{text_model}"': (2, f"recognition.model: {text_model}: not a TFLite model"),
+        f'gallery = "{corrupt}"': (2, f"recognition.gallery: {corrupt}: "),
+        f'gallery = "{blank.path}"': (2, "its face crops were not kept: enrol its people again"),
+        f'gallery = "{other.path}"': (0, "the daemon re-embeds its 1 stored crops for model"),
+    }
+    for line, (code, message) in cases.items():
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(f"[recognition]\n{line}\n")
+        r = check_config(cfg)
+        assert r.returncode == code, r.stderr
+        last = r.stderr.strip().splitlines()[-1]
+        assert message in last, last
+        assert last.startswith("warning: " if code == 0 else "error: config.toml: ")
+
 def test_password_from_env_and_file_never_from_config(tmp_path, monkeypatch):
     monkeypatch.setenv("DOORFACE_TEST_PW", "pw1")
     assert config.MqttConfig(password_env="DOORFACE_TEST_PW").password() == "pw1"

@@ -56,6 +56,7 @@ def test_secret_files_that_cannot_be_used_are_one_line_config_errors(tmp_path):
     (tmp_path / "afile").write_text("x")
     os.mkfifo(tmp_path / "pipe")  # reading it would block forever
     (tmp_path / "binary").write_bytes(b"\xff\xfe" * 20)
+    (tmp_path / "huge").write_bytes(b"x" * 1_000_000)  # not a password hash: not read
     cases = [
         (lambda: auth.new_token(tmp_path), f"web.token_file: cannot write {tmp_path}: "),
         (
@@ -65,7 +66,11 @@ def test_secret_files_that_cannot_be_used_are_one_line_config_errors(tmp_path):
         ),
         (
             lambda: auth.ensure_token(tmp_path / "pipe"),
-            f"web.token_file: {tmp_path / 'pipe'} is not a regular file",
+            f"web.token_file: {tmp_path / 'pipe'}: not a regular file (a named pipe)",
+        ),
+        (
+            lambda: auth.read_password_hash(tmp_path / "huge"),
+            f"web.password_file: {tmp_path / 'huge'}: 1 MB is over the 64 kB file size limit",
         ),
         (
             lambda: auth.read_password_hash(tmp_path / "binary"),
