@@ -15,7 +15,9 @@ finish theirs (a "slowloris") would lock everyone out without a password. :class
 closes a connection whose request line and headers have not arrived
 :data:`HEADER_TIMEOUT_S` after it opened (or after its previous answer), and refuses a client
 address more than :data:`CONNECTIONS_PER_CLIENT` connections at once (browsers open up to 6).
-A body sent slowly is not limited: uploads over a slow Wi-Fi link take their time.
+A body may arrive slowly (an upload over weak Wi-Fi takes its time) but not stop: a connection
+that sends none of its request body for :data:`BODY_IDLE_S` is closed, unless the server itself
+has paused reading it (the app has not yet taken what came).
 """
 
 from __future__ import annotations
@@ -66,14 +68,16 @@ def check_web(w: WebConfig) -> None:
 
 #: Seconds a connection may take to send a request's line and headers (see module docstring).
 HEADER_TIMEOUT_S = 10.0
+#: Seconds a request body may pause between two of its pieces (see module docstring).
+BODY_IDLE_S = 30.0
 #: Connections one client address may hold at once.
 CONNECTIONS_PER_CLIENT = 16
 
 
 class GuardedH11(H11Protocol):
-    """uvicorn's h11 protocol with the two limits of the module docstring."""
+    """uvicorn's h11 protocol with the three limits of the module docstring."""
 
-    _header_timer: asyncio.TimerHandle | None = None
+    _timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -92,7 +96,9 @@ class GuardedH11(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:  # a request line and headers arrived
+        if self.conn.their_state is h11.SEND_BODY:  # headers in, the body still coming
+            self._arm(BODY_IDLE_S, self._body_stalled)
+        elif self.conn.their_state is not h11.IDLE:  # the whole request arrived
             self._stop_waiting()
 
     def on_response_complete(self) -> None:
@@ -105,21 +111,36 @@ class GuardedH11(H11Protocol):
         super().connection_lost(exc)
 
     def _await_headers(self) -> None:
+        self._arm(HEADER_TIMEOUT_S, self._headers_too_slow)
+
+    def _arm(self, seconds: float, callback) -> None:
         self._stop_waiting()
-        self._header_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._headers_too_slow)
+        self._timer = self.loop.call_later(seconds, callback)
 
     def _stop_waiting(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _headers_too_slow(self) -> None:
-        self._header_timer = None
+        self._timer = None
         if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
             log.info(
                 "web: %s sent no complete request in %.0f s: closed", self.client, HEADER_TIMEOUT_S
             )
             self.transport.close()
+
+    def _body_stalled(self) -> None:
+        self._timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.SEND_BODY:
+            return
+        if self.flow.read_paused:  # the app has not taken what came: not the client's pause
+            self._arm(BODY_IDLE_S, self._body_stalled)
+            return
+        log.info(
+            "web: %s sent none of its request body for %.0f s: closed", self.client, BODY_IDLE_S
+        )
+        self.transport.close()
 
 
 class WebServer:

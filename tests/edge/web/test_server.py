@@ -255,3 +255,38 @@ def test_slow_clients_cannot_lock_everyone_out(tmp_path, monkeypatch):
         for s in slow:
             s.close()
         server.stop()
+
+
+def test_a_body_may_come_slowly_but_not_stop(tmp_path, monkeypatch):
+    """A request body that stops arriving is closed after BODY_IDLE_S without a byte; one that
+    keeps coming, however slowly, is answered (uploads over weak Wi-Fi)."""
+    import time
+
+    import edge.web.server as server_module
+
+    monkeypatch.setattr(server_module, "BODY_IDLE_S", 1.0)
+    cfg = web_config(tmp_path)
+    write_password(cfg.web.password_file, PASSWORD)
+    server = WebServer(cfg, live=False)
+    server.start()
+    body = b"password=" + b"x" * 31
+    head = (
+        b"POST /login HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    try:
+        stalled = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        stalled.sendall(head + body[:10])
+        assert _closed_by_server(stalled, 3.0)
+        stalled.close()
+        slow = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        slow.sendall(head)
+        for i in range(0, len(body), 10):  # 4 pieces, 0.6 s apart: 1.8 s in all
+            time.sleep(0.6)
+            slow.sendall(body[i : i + 10])
+        assert _whole_response(slow).startswith(b"HTTP/1.1 ")
+        slow.close()
+    finally:
+        server.stop()
+
