@@ -172,9 +172,14 @@ def test_a_file_that_is_not_a_cascade_is_a_one_line_detector_error(tmp_path):
         (tmp_path, "not a regular file (a folder)"),
         (tmp_path / "none.xml", "no such file"),
     ]
+    _assert_model_errors("haar", cases)
+
+
+def _assert_model_errors(backend: str, cases: list) -> None:
+    """Each (detector.model path, problem) is that one-line DetectorError for ``backend``."""
     for path, problem in cases:
         with pytest.raises(DetectorError) as e:
-            create_detector(DetectorSettings(backend="haar", model=str(path)))
+            create_detector(DetectorSettings(backend=backend, model=str(path)))
         assert str(e.value) == f"detector.model: {path}: {problem}"
 
 
@@ -186,10 +191,7 @@ def test_a_yunet_model_that_is_not_a_file_is_a_one_line_detector_error(tmp_path)
         (tmp_path, "not a regular file (a folder)"),
         (tmp_path / "none.onnx", "no such file"),
     ]
-    for path, problem in cases:
-        with pytest.raises(DetectorError) as e:
-            create_detector(DetectorSettings(backend="yunet", model=str(path)))
-        assert str(e.value) == f"detector.model: {path}: {problem}"
+    _assert_model_errors("yunet", cases)
 
 def test_factory_reads_every_setting():
     haar = create_detector(DetectorSettings(backend="haar", min_face=60, detect_width=0))
