@@ -21,6 +21,7 @@ import numpy as np
 from edge.align import TEMPLATES
 from edge.errors import ModelError
 from edge.exposure import normalise_exposure
+from edge.files import FileError, FileMissingError, check_regular
 from edge.manifest import ModelManifest, load_manifest, manifest_path_for, sha256_file
 from edge.scoring import Scoring, load_cohort
 
@@ -137,8 +138,12 @@ class Embedder:
         zoom: bool = False,
     ) -> None:
         path = Path(model_path)
-        if not path.is_file():
-            raise ModelError(f"{path}: no such model file")
+        try:
+            check_regular(path)
+        except FileMissingError:
+            raise ModelError(f"{path}: no such model file") from None
+        except FileError as exc:
+            raise ModelError(str(exc)) from None
         with open(path, "rb") as f:
             head = f.read(8)
         if len(head) < 8 or head[4:8] != b"TFL3":

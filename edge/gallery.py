@@ -51,6 +51,7 @@ import numpy as np
 
 from edge.align import PREPROCESS_VERSION, align_face, realign_crops
 from edge.errors import GalleryError
+from edge.files import FileError, FileMissingError, check_regular
 from edge.manifest import write_bytes_atomic
 
 log = logging.getLogger(__name__)
@@ -184,8 +185,12 @@ class Gallery:
         """Read a gallery; GalleryError (naming the file) if missing, corrupt or inconsistent:
         names not 1-D text, crops not uint8, embeddings not finite unit vectors."""
         path = Path(path)
-        if not path.is_file():
-            raise GalleryError(f"{path}: no such gallery (enrol someone first)")
+        try:
+            check_regular(path)  # np.load of a named pipe would wait forever
+        except FileMissingError:
+            raise GalleryError(f"{path}: no such gallery (enrol someone first)") from None
+        except FileError as exc:
+            raise GalleryError(str(exc)) from None
         meta, arrays = _read(path)
         negatives = (
             (arrays["negative_names"], arrays["negative_embeddings"], arrays["negative_crops"])

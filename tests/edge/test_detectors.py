@@ -183,7 +183,6 @@ def _assert_model_errors(backend: str, cases: list) -> None:
         assert str(e.value) == f"detector.model: {path}: {problem}"
 
 
-
 def test_a_yunet_model_that_is_not_a_file_is_a_one_line_detector_error(tmp_path):
     os.mkfifo(tmp_path / "pipe.onnx")  # OpenCV's loader would wait for a writer forever
     cases = [
@@ -192,6 +191,7 @@ def test_a_yunet_model_that_is_not_a_file_is_a_one_line_detector_error(tmp_path)
         (tmp_path / "none.onnx", "no such file"),
     ]
     _assert_model_errors("yunet", cases)
+
 
 def test_factory_reads_every_setting():
     haar = create_detector(DetectorSettings(backend="haar", min_face=60, detect_width=0))

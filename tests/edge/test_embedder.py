@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -88,6 +89,9 @@ def _copy(tiny_model, tmp_path, name="m"):
 def test_missing_model(tmp_path):
     with pytest.raises(ModelError, match="no such model file"):
         Embedder(tmp_path / "nope.tflite")
+    os.mkfifo(tmp_path / "pipe.tflite")
+    with pytest.raises(ModelError, match=r"pipe\.tflite: not a regular file \(a named pipe\)$"):
+        Embedder(tmp_path / "pipe.tflite")
 
 
 def test_not_a_tflite_file(tmp_path):

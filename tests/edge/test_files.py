@@ -63,4 +63,3 @@ def test_pipes_folders_sockets_and_devices_are_refused_without_blocking(tmp_path
             check_regular(sock_path)
     finally:
         server.close()
-

@@ -151,7 +151,6 @@ def test_check_config_takes_a_shipped_model_by_name(tmp_path, model, ok):
         )
 
 
-
 def test_check_config_loads_model_and_gallery_as_run_would(tmp_path):
     """What ``run`` would refuse or work around is said by check-config, naming the key."""
     from edge.gallery import Gallery
@@ -180,6 +179,7 @@ def test_check_config_loads_model_and_gallery_as_run_would(tmp_path):
         last = r.stderr.strip().splitlines()[-1]
         assert message in last, last
         assert last.startswith("warning: " if code == 0 else "error: config.toml: ")
+
 
 def test_password_from_env_and_file_never_from_config(tmp_path, monkeypatch):
     monkeypatch.setenv("DOORFACE_TEST_PW", "pw1")

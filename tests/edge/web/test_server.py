@@ -289,4 +289,3 @@ def test_a_body_may_come_slowly_but_not_stop(tmp_path, monkeypatch):
         slow.close()
     finally:
         server.stop()
-
