@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -192,7 +193,25 @@ def lr_at(progress: float, step: int, cfg: TrainConfig) -> float:
 def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
     """Train, write ``encoder.keras``, ``training.json`` and plots into ``cfg.out``; return the
     training record. ``faces`` (already aligned crops) replaces loading ``cfg.roots``: tests
-    and benchmarks use it to train on generated data."""
+    and benchmarks use it to train on generated data.
+
+    Four steps, each below: the data (split by identity, teacher targets, held-out pairs), the
+    model and optimiser (fresh, ``--init-from`` or resumed), the epochs, then the held-out
+    operating point and the outputs (nothing is written if the threshold cannot be fit)."""
+    _check_settings(cfg)
+    started = time.time()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    detector = create_detector(cfg.detector)
+    data = _prepare_data(cfg, faces, detector)
+    # TensorFlow only now: bad data fails in a second, not after a 10 s import
+    run = _build_run(cfg, data, out / "checkpoint")
+    _train_epochs(cfg, data, run, out / "checkpoint")
+    return _finish(cfg, data, run, detector.record, out, started)
+
+
+def _check_settings(cfg: TrainConfig) -> None:
+    """Refuse combinations of options before any work (TrainingError naming the option)."""
     if cfg.augment != "none" and cfg.augment not in AUGMENTS:
         known = ", ".join(["none", *AUGMENTS])
         raise TrainingError(f"--augment: unknown {cfg.augment!r} (known: {known})")
@@ -206,28 +225,44 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
         raise TrainingError(
             f"--teacher-margin-max {cfg.teacher_margin_max} must exceed --margin {cfg.margin}"
         )
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_dir = out / "checkpoint"
-    t_start = time.time()
-    detector = create_detector(cfg.detector)
+
+
+@dataclass
+class _Data:
+    """What the training loop reads besides the model."""
+
+    train_set: FaceSet
+    sampler: PKSampler
+    counts: dict  # faces and identities, all / train / validation, skipped and excluded
+    teacher_targets: np.ndarray | None  # centred, one row per training face
+    teacher_info: dict
+    val_pairs: tuple | None  # held-out identities: (crops, labels, i, j, same)
+    monitor: tuple | None  # --monitor-pairs: (crops, i, j, same)
+
+
+def _training_faces(cfg: TrainConfig, detector, progress: bool) -> FaceSet:
+    """The aligned crops of ``cfg.roots`` (cached), pairsDevTest people excluded as asked."""
+    return load_faces(
+        cfg.roots,
+        cfg.input_size,
+        detector=detector,
+        cache_dir=cfg.cache,
+        exclude_pairs=cfg.exclude_pairs,
+        progress=progress,
+        preprocessing=_preprocess_version(),
+    )
+
+
+def _prepare_data(cfg: TrainConfig, faces: FaceSet | None, detector) -> _Data:
     if faces is None:
-        faces = load_faces(
-            cfg.roots,
-            cfg.input_size,
-            detector=detector,
-            cache_dir=cfg.cache,
-            exclude_pairs=cfg.exclude_pairs,
-            progress=cfg.progress,
-            preprocessing=_preprocess_version(),
-        )
+        faces = _training_faces(cfg, detector, cfg.progress)
     if faces.crops.shape[1:] != (cfg.input_size, cfg.input_size, 3):
         raise TrainingError(f"crops are {faces.crops.shape[1:]}, --input-size is {cfg.input_size}")
     train_set, val_set = split_by_identity(faces, cfg.val_fraction, cfg.seed)
     if cfg.val_fraction > 0:
         _check_holdout(val_set, cfg)
     sampler = PKSampler(train_set.labels, cfg.p, cfg.k, singletons=cfg.singletons, seed=cfg.seed)
-    data_counts = {
+    counts = {
         "all": faces.counts(),
         "train": train_set.counts(),
         "validation": val_set.counts() if val_set else None,
@@ -235,208 +270,242 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
         "excluded_people": faces.excluded_people,
         "excluded_images": faces.excluded_images,
     }
-    _log(cfg, f"data: {json.dumps(data_counts)}")
-
-    # teacher targets, centred on the training-set mean
-    teacher_targets = None
-    teacher_info: dict = {}
-    if cfg.teacher != "none":
-        from trainer.teacher import centre, teacher_embeddings
-
-        t0 = time.time()
-        raw = teacher_embeddings(
-            train_set.paths,
-            train_set.boxes,
-            cfg.cache,
-            cfg.teacher,
-            progress=cfg.progress,
-            budget_s=cfg.teacher_minutes * 60 or None,
-        )
-        teacher_targets, mean = centre(raw)
-        covered = int((np.linalg.norm(raw, axis=1) > 0).sum())
-        teacher_info = {
-            "name": cfg.teacher,
-            "seconds": round(time.time() - t0, 1),
-            "faces_with_target": covered,
-            "faces": len(raw),
-            "mean_norm": float(np.linalg.norm(mean)),
-        }
-        _log(cfg, f"teacher: {teacher_info}")
-
-    # validation crops (inference-mode monitoring)
+    _log(cfg, f"data: {json.dumps(counts)}")
+    targets, teacher_info = _teacher_targets(cfg, train_set)
     val_pairs = None
-    if val_set is not None:
+    if val_set is not None:  # inference-mode monitoring on identities never trained on
         v_crops, v_labels = validation_sample(val_set, cfg)
-        vi, vj, vs = sampled_pairs(v_labels, 1000, cfg.seed)
-        val_pairs = (v_crops, v_labels, vi, vj, vs)
+        val_pairs = (v_crops, v_labels, *sampled_pairs(v_labels, 1000, cfg.seed))
     monitor = None
     if cfg.monitor_pairs:
         pairs = read_pairs(cfg.monitor_pairs, cfg.monitor_root)
-        monitor = pair_crops(
+        crops = pair_crops(
             pairs,
             detector,
             cfg.input_size,
             progress=cfg.progress,
             preprocessing=_preprocess_version(),
-        )[:4]
+        )
+        monitor = crops[:4]
+    return _Data(train_set, sampler, counts, targets, teacher_info, val_pairs, monitor)
 
-    # TensorFlow only now: bad data fails in a second, not after a 10 s import
+
+def _teacher_targets(cfg: TrainConfig, train_set: FaceSet) -> tuple[np.ndarray | None, dict]:
+    """The teacher's embeddings of the training faces, centred on their mean; and a record."""
+    if cfg.teacher == "none":
+        return None, {}
+    from trainer.teacher import centre, teacher_embeddings
+
+    t0 = time.time()
+    raw = teacher_embeddings(
+        train_set.paths,
+        train_set.boxes,
+        cfg.cache,
+        cfg.teacher,
+        progress=cfg.progress,
+        budget_s=cfg.teacher_minutes * 60 or None,
+    )
+    targets, mean = centre(raw)
+    info = {
+        "name": cfg.teacher,
+        "seconds": round(time.time() - t0, 1),
+        "faces_with_target": int((np.linalg.norm(raw, axis=1) > 0).sum()),
+        "faces": len(raw),
+        "mean_norm": float(np.linalg.norm(mean)),
+    }
+    _log(cfg, f"teacher: {info}")
+    return targets, info
+
+
+@dataclass
+class _Run:
+    """The encoder being trained, its optimiser, the training-only variables beside it (the
+    margin head's centres, Koch's weights: never part of ``encoder.keras``) and the state a
+    checkpoint keeps."""
+
+    model: Any
+    optimizer: Any
+    extra: list
+    train_vars: list
+    centres: Any = None
+    koch: tuple | None = None  # (w, b)
+    state: dict = field(
+        default_factory=lambda: {"epoch": 0, "step": 0, "elapsed": 0.0, "history": []}
+    )
+
+
+def _build_run(cfg: TrainConfig, data: _Data, ckpt_dir: Path) -> _Run:
+    """A fresh encoder (weights ``--init-from`` a run or model), or the checkpoint's when
+    ``--resume`` finds one (its sampler position too)."""
     import keras
-    import tensorflow as tf
 
-    from trainer import losses
     from trainer.model import build_encoder
-    from trainer.plots import plot_roc_hist, plot_training
 
     set_threads(cfg.threads)
     keras.utils.set_random_seed(cfg.seed)
     model = build_encoder(cfg.input_size, cfg.embedding_size, cfg.width, cfg.activation)
     optimizer = keras.optimizers.AdamW(learning_rate=cfg.lr, weight_decay=cfg.weight_decay)
     extra: list = []
-    n_classes = len(train_set.names)
-    centres = koch_w = koch_b = None
+    centres = koch = None
     if cfg.head != "none":
+        n_classes = len(data.train_set.names)
         centres = keras.Variable(
             keras.random.normal((n_classes, cfg.embedding_size), seed=cfg.seed), name="centres"
         )
         extra.append(centres)
     if cfg.loss == "koch":
-        koch_w = keras.Variable(-np.ones(cfg.embedding_size, np.float32) * 0.5, name="koch_w")
-        koch_b = keras.Variable(np.float32(3.0), name="koch_b")
-        extra += [koch_w, koch_b]
-    train_vars = model.trainable_variables + extra
-    optimizer.build(train_vars)
-
-    state = {"epoch": 0, "step": 0, "elapsed": 0.0, "history": []}
+        koch = (
+            keras.Variable(-np.ones(cfg.embedding_size, np.float32) * 0.5, name="koch_w"),
+            keras.Variable(np.float32(3.0), name="koch_b"),
+        )
+        extra += list(koch)
+    run = _Run(model, optimizer, extra, model.trainable_variables + extra, centres, koch)
+    optimizer.build(run.train_vars)
     resuming = cfg.resume and (ckpt_dir / "state.json").exists()
     if cfg.init_from and not resuming:
-        _init_weights(model, cfg, train_set)
+        _init_weights(model, cfg, data.train_set)
         _log(cfg, f"weights from {cfg.init_from}")
     if resuming:
-        state = _load_checkpoint(ckpt_dir, model, optimizer, extra)
-        sampler.rng = np.random.default_rng([cfg.seed, state["step"]])
-        _log(cfg, f"resumed at epoch {state['epoch']} step {state['step']}")
+        run.state = _load_checkpoint(ckpt_dir, model, optimizer, extra)
+        data.sampler.rng = np.random.default_rng([cfg.seed, run.state["step"]])
+        _log(cfg, f"resumed at epoch {run.state['epoch']} step {run.state['step']}")
     elif cfg.resume:
         _log(cfg, f"--resume: no checkpoint in {ckpt_dir}, starting fresh")
+    return run
 
-    budget_s = cfg.time_budget_min * 60
-    total_steps = cfg.epochs * cfg.steps_per_epoch
-    margin = cfg.margin
 
-    def metric_loss(kind, y, emb, t):
-        if kind == "semihard" and t is not None and cfg.teacher_margin_max:
-            return losses.triplet_semihard_teacher_margins(
-                y, emb, t, margin, cfg.teacher_margin_max, return_active=True
-            )
-        if kind == "semihard":
-            return losses.triplet_semihard(y, emb, margin, return_active=True)
-        if kind == "batchhard":
-            return losses.triplet_batch_hard(y, emb, margin, return_active=True)
-        if kind == "contrastive":
-            return losses.contrastive(y, emb, 1.0), tf.constant(0.0)
-        return losses.koch_bce(y, emb, koch_w, koch_b), tf.constant(0.0)
+def _metric_loss(cfg: TrainConfig, run: _Run, kind: str, y, emb, t):
+    """(loss, share of active triplets) of one batch for the loss ``kind``."""
+    import tensorflow as tf
 
-    def make_step(kind):
-        @tf.function(reduce_retracing=True)
-        def step(x, y, t):
-            with tf.GradientTape() as tape:
-                emb = model(x, training=True)
-                main, active = metric_loss(kind, y, emb, t)
-                total = main
-                distill = tf.constant(0.0)
-                if t is not None:
-                    distill = cfg.teacher_weight * losses.cosine_distillation(emb, t)
-                    if cfg.relational_weight:
-                        distill += cfg.relational_weight * losses.relational_distillation(emb, t)
-                    total = total + distill
-                if centres is not None:
-                    total = total + cfg.head_weight * losses.margin_softmax(
-                        tf.where(y < n_classes, y, -1), emb, centres, kind=cfg.head
-                    )
-            grads = tape.gradient(total, train_vars)
-            optimizer.apply_gradients(zip(grads, train_vars, strict=True))
-            return total, main, distill, active
+    from trainer import losses
 
-        return step
+    if kind == "semihard" and t is not None and cfg.teacher_margin_max:
+        return losses.triplet_semihard_teacher_margins(
+            y, emb, t, cfg.margin, cfg.teacher_margin_max, return_active=True
+        )
+    if kind == "semihard":
+        return losses.triplet_semihard(y, emb, cfg.margin, return_active=True)
+    if kind == "batchhard":
+        return losses.triplet_batch_hard(y, emb, cfg.margin, return_active=True)
+    if kind == "contrastive":
+        return losses.contrastive(y, emb, 1.0), tf.constant(0.0)
+    return losses.koch_bce(y, emb, *run.koch), tf.constant(0.0)
 
-    steps = {}
-    batches = _Batches(train_set, sampler, cfg.seed + state["step"], cfg.augment)
-    elapsed0 = state["elapsed"]
-    t_loop = time.time()
-    progress = 0.0
+
+def _make_step(cfg: TrainConfig, run: _Run, kind: str, n_classes: int):
+    """One compiled training step for the loss ``kind``: metric loss, plus distillation onto
+    the teacher's targets and the margin head when set. Returns (total, metric, distil,
+    active)."""
+    import tensorflow as tf
+
+    from trainer import losses
+
+    @tf.function(reduce_retracing=True)
+    def step(x, y, t):
+        with tf.GradientTape() as tape:
+            emb = run.model(x, training=True)
+            main, active = _metric_loss(cfg, run, kind, y, emb, t)
+            total = main
+            distill = tf.constant(0.0)
+            if t is not None:
+                distill = cfg.teacher_weight * losses.cosine_distillation(emb, t)
+                if cfg.relational_weight:
+                    distill += cfg.relational_weight * losses.relational_distillation(emb, t)
+                total = total + distill
+            if run.centres is not None:
+                total = total + cfg.head_weight * losses.margin_softmax(
+                    tf.where(y < n_classes, y, -1), emb, run.centres, kind=cfg.head
+                )
+        grads = tape.gradient(total, run.train_vars)
+        run.optimizer.apply_gradients(zip(grads, run.train_vars, strict=True))
+        return total, main, distill, active
+
+    return step
+
+
+def _train_epochs(cfg: TrainConfig, data: _Data, run: _Run, ckpt_dir: Path) -> None:
+    """Epochs until the step count or the time budget is spent; after each, the held-out
+    monitor in inference mode, one log line and a checkpoint (``--resume`` goes on from it)."""
+    steps: dict = {}  # one compiled step per loss kind ("staged" switches kind part-way)
+    batches = _Batches(data.train_set, data.sampler, cfg.seed + run.state["step"], cfg.augment)
+    clock = (run.state["elapsed"], time.time())  # time trained before this process; its start
     try:
-        from tqdm import tqdm
-
-        while progress < 1.0:
-            epoch = state["epoch"] + 1
-            sums = np.zeros(4)
-            images = 0
-            done = 0
-            t_epoch = time.time()
-            bar = tqdm(
-                range(cfg.steps_per_epoch),
-                desc=f"epoch {epoch}",
-                unit="step",
-                disable=not cfg.progress,
-                leave=False,
-            )
-            for _ in bar:
-                elapsed = elapsed0 + time.time() - t_loop
-                progress = max(state["step"] / total_steps, elapsed / budget_s if budget_s else 0.0)
-                if progress >= 1.0:
-                    break
-                kind = cfg.loss
-                if kind == "staged":
-                    kind = "semihard" if progress < cfg.staged_switch else "batchhard"
-                if kind not in steps:
-                    steps[kind] = make_step(kind)
-                optimizer.learning_rate.assign(lr_at(progress, state["step"], cfg))
-                x, y, idx = batches.get()
-                t = tf.constant(teacher_targets[idx]) if teacher_targets is not None else None
-                vals = steps[kind](tf.constant(x), tf.constant(y), t)
-                vals = np.array([float(v) for v in vals])
-                if not np.isfinite(vals[0]):
-                    raise TrainingError(
-                        f"loss became {vals[0]} at step {state['step']}; lower --lr"
-                    )
-                sums += vals
-                images += len(y)
-                done += 1
-                state["step"] += 1
-                bar.set_postfix(loss=f"{vals[0]:.3f}", active=f"{vals[3]:.2f}")
-            n = max(1, done)
-            if done == 0:
-                break
-            state["epoch"] = epoch
-            state["elapsed"] = elapsed0 + time.time() - t_loop
-            record = {
-                "epoch": epoch,
-                "step": state["step"],
-                "minutes": round(state["elapsed"] / 60, 2),
-                "lr": float(optimizer.learning_rate.numpy()),
-                "loss": sums[0] / n,
-                "metric_loss": sums[1] / n,
-                "distill_loss": sums[2] / n,
-                "active_triplets": sums[3] / n,
-                "mining": kind,
-                "images_per_s": images / max(1e-9, time.time() - t_epoch),
-            }
-            record.update(_monitor(model, val_pairs, monitor))
-            state["history"].append(record)
+        while (record := _train_epoch(cfg, data, run, steps, batches, clock)) is not None:
+            record.update(_monitor(run.model, data.val_pairs, data.monitor))
+            run.state["history"].append(record)
             _log(cfg, "epoch " + " ".join(f"{k}={_fmt(v)}" for k, v in record.items()))
-            _save_checkpoint(ckpt_dir, model, optimizer, extra, state)
+            _save_checkpoint(ckpt_dir, run.model, run.optimizer, run.extra, run.state)
     finally:
         batches.close()
 
-    # final evaluation, then the outputs (nothing is written if the threshold cannot be fit)
+
+def _train_epoch(cfg: TrainConfig, data: _Data, run: _Run, steps: dict, batches, clock):
+    """Up to ``steps_per_epoch`` steps, fewer when the budget runs out; the epoch's record, or
+    None when the budget was spent before its first step."""
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    state, (elapsed_before, resumed_at) = run.state, clock
+    total_steps, budget_s = cfg.epochs * cfg.steps_per_epoch, cfg.time_budget_min * 60
+    sums, images, done, kind = np.zeros(4), 0, 0, cfg.loss
+    t_epoch = time.time()
+    bar = tqdm(
+        range(cfg.steps_per_epoch),
+        desc=f"epoch {state['epoch'] + 1}",
+        unit="step",
+        disable=not cfg.progress,
+        leave=False,
+    )
+    for _ in bar:
+        elapsed = elapsed_before + time.time() - resumed_at
+        progress = max(state["step"] / total_steps, elapsed / budget_s if budget_s else 0.0)
+        if progress >= 1.0:
+            break
+        kind = cfg.loss
+        if kind == "staged":
+            kind = "semihard" if progress < cfg.staged_switch else "batchhard"
+        if kind not in steps:
+            steps[kind] = _make_step(cfg, run, kind, len(data.train_set.names))
+        run.optimizer.learning_rate.assign(lr_at(progress, state["step"], cfg))
+        x, y, idx = batches.get()
+        t = tf.constant(data.teacher_targets[idx]) if data.teacher_targets is not None else None
+        vals = np.array([float(v) for v in steps[kind](tf.constant(x), tf.constant(y), t)])
+        if not np.isfinite(vals[0]):
+            raise TrainingError(f"loss became {vals[0]} at step {state['step']}; lower --lr")
+        sums += vals
+        images += len(y)
+        done += 1
+        state["step"] += 1
+        bar.set_postfix(loss=f"{vals[0]:.3f}", active=f"{vals[3]:.2f}")
+    if done == 0:
+        return None
+    state["epoch"] += 1
+    state["elapsed"] = elapsed_before + time.time() - resumed_at
+    return {
+        "epoch": state["epoch"],
+        "step": state["step"],
+        "minutes": round(state["elapsed"] / 60, 2),
+        "lr": float(run.optimizer.learning_rate.numpy()),
+        "loss": sums[0] / done,
+        "metric_loss": sums[1] / done,
+        "distill_loss": sums[2] / done,
+        "active_triplets": sums[3] / done,
+        "mining": kind,
+        "images_per_s": images / max(1e-9, time.time() - t_epoch),
+    }
+
+
+def _final_metrics(cfg: TrainConfig, data: _Data, model) -> tuple[dict, float | None, Any, Any]:
+    """(metrics, threshold, confidence, (scores, same) for the ROC plot): the held-out
+    identities' operating point (threshold at FAR 1e-2, flip-fused, with its confidence)
+    when there are some, else the monitor pairs' 10-fold threshold."""
     metrics: dict = {}
-    threshold = confidence = None
-    scores_same = None
-    if val_pairs is not None:
-        v_crops, v_labels, vi, vj, vs = val_pairs
+    threshold = confidence = scores_same = None
+    if data.val_pairs is not None:
+        v_crops, v_labels, vi, vj, vs = data.val_pairs
         emb = embed(model, v_crops)
-        s = row_cosines(emb[vi], emb[vj])
-        metrics["validation"] = verification_metrics(s, vs)
+        metrics["validation"] = verification_metrics(row_cosines(emb[vi], emb[vj]), vs)
         if len(np.unique(v_labels)) >= 10:
             metrics["validation"]["one_shot_10way"] = one_shot_identification(
                 emb, v_labels, 10, 500, cfg.seed
@@ -447,41 +516,52 @@ def train(cfg: TrainConfig, faces: FaceSet | None = None) -> dict:
         confidence = point.pop("confidence")
         metrics["holdout_identities"] = point
         threshold = point["threshold_at_far_1e-2"]
-    if monitor is not None:
-        crops, ia, ib, same = monitor
+    if data.monitor is not None:
+        crops, ia, ib, same = data.monitor
         emb = embed(model, crops)
         s = row_cosines(emb[ia], emb[ib])
         metrics["monitor_pairs"] = {"file": cfg.monitor_pairs, **verification_metrics(s, same)}
         if threshold is None:
             threshold = metrics["monitor_pairs"]["kfold_threshold"]
             scores_same = (s, same)
+    return metrics, threshold, confidence, scores_same
+
+
+def _finish(cfg: TrainConfig, data: _Data, run: _Run, detector, out: Path, started: float) -> dict:
+    """The final metrics, then ``encoder.keras``, ``training.json`` and the plots."""
+    from trainer.plots import plot_roc_hist, plot_training
+
+    metrics, threshold, confidence, scores_same = _final_metrics(cfg, data, run.model)
     _check_threshold(threshold)
-    model.save(out / "encoder.keras")
+    run.model.save(out / "encoder.keras")
+    source = None
+    if data.val_pairs is not None:
+        source = "held-out identities, flip-fused, FAR 1e-2"
+    elif data.monitor is not None:
+        source = "monitor pairs (10-fold mean)"
     record = {
         "settings": asdict(cfg),
         "model": {
-            "params": int(model.count_params()),
+            "params": int(run.model.count_params()),
             "input_size": cfg.input_size,
             "embedding_size": cfg.embedding_size,
             "width": cfg.width,
             "activation": cfg.activation,
         },
         "preprocessing": _preprocess_version(),
-        "detector": asdict(detector.record),  # the converter copies it into model.json
-        "data": data_counts,
-        "teacher": teacher_info or None,
-        "history": state["history"],
-        "train_minutes": round(state["elapsed"] / 60, 2),
-        "wall_minutes": round((time.time() - t_start) / 60, 2),
+        "detector": asdict(detector),  # the converter copies it into model.json
+        "data": data.counts,
+        "teacher": data.teacher_info or None,
+        "history": run.state["history"],
+        "train_minutes": round(run.state["elapsed"] / 60, 2),
+        "wall_minutes": round((time.time() - started) / 60, 2),
         "metrics": metrics,
         "threshold": threshold,
         "confidence": confidence,
-        "threshold_source": "held-out identities, flip-fused, FAR 1e-2"
-        if val_pairs is not None
-        else ("monitor pairs (10-fold mean)" if monitor is not None else None),
+        "threshold_source": source,
     }
     _write_record(out / "training.json", record)
-    plot_training(state["history"], out / "training_curve.png")
+    plot_training(run.state["history"], out / "training_curve.png")
     if scores_same is not None:
         plot_roc_hist(scores_same[0], scores_same[1], out, threshold)
     _log(cfg, f"wrote {out / 'encoder.keras'} threshold={threshold}")
@@ -606,15 +686,7 @@ def recalibrate(run: str | Path, faces: FaceSet | None = None, *, progress: bool
     run = Path(run)
     record, cfg, detector = _run_record(run)
     if faces is None:  # as train() loads them; tests pass the faces they trained on
-        faces = load_faces(
-            cfg.roots,
-            cfg.input_size,
-            detector=create_detector(detector),
-            cache_dir=cfg.cache,
-            exclude_pairs=cfg.exclude_pairs,
-            progress=progress,
-            preprocessing=_preprocess_version(),
-        )
+        faces = _training_faces(cfg, create_detector(detector), progress)
     _, val_set = split_by_identity(faces, cfg.val_fraction, cfg.seed)
     if val_set is None:
         raise TrainingError(f"{run}: the run held out no identities (val_fraction 0)")
