@@ -80,71 +80,37 @@ def quantize(
     *,
     faces: np.ndarray | None = None,
 ) -> ModelManifest:
-    """The whole ``converter quantize``. ``faces`` (aligned crops) replaces ``calibration``."""
+    """The whole ``converter quantize``. ``faces`` (aligned crops) replaces ``calibration``.
+
+    Steps, each below: options and output checked, the encoder and its calibration faces
+    loaded, converted and inspected, then measured against the float model (and scored on
+    ``--pairs``) from a temporary file, and last the model and its manifest moved in place."""
     opts = options or QuantizeOptions()
     model_path, out = Path(model_path), Path(out)
-    if opts.mode not in MODES:
-        raise ConverterError(f"--mode: must be one of {', '.join(MODES)}, got {opts.mode!r}")
-    if opts.threshold is not None and not -1.0 <= opts.threshold <= 1.0:
-        raise ConverterError(f"--threshold: must be a cosine in [-1, 1], got {opts.threshold}")
-    if (opts.pairs is None) != (opts.images is None):
-        raise ConverterError("--pairs and --images go together")
+    _check_options(opts)
     check_output_path(out)
     training = read_training_json(model_path) if model_path.suffix == ".keras" else None
     if training is not None:
         where = model_path.parent / "training.json"
-        how = preprocessing_in(training, str(where), opts.preprocessing)
-        opts = replace(opts, preprocessing=how)
+        opts = replace(
+            opts, preprocessing=preprocessing_in(training, str(where), opts.preprocessing)
+        )
     model = load_encoder(model_path)
     size, dim = encoder_shapes(model, str(model_path))
-    detector = None
-    if faces is None and (opts.mode == "int8" or calibration is not None):
-        if calibration is None:
-            raise ConverterError("--calibration: int8 needs a folder of face photos")
-        detector = create_detector(opts.detector)
-        faces, _ = collect_faces(
-            calibration,
-            size,
-            opts.samples,
-            detector=detector,
-            seed=opts.seed,
-            progress=opts.progress,
-            preprocessing=opts.preprocessing,
-        )
+    calibrate = faces is None and (opts.mode == "int8" or calibration is not None)
+    detector = create_detector(opts.detector) if calibrate or opts.pairs is not None else None
+    if calibrate:
+        faces = _calibration_faces(calibration, size, detector, opts)
     if faces is not None and faces.shape[1:] != (size, size, 3):
         raise ConverterError(f"calibration faces have shape {faces.shape[1:]}, model takes {size}")
-
-    if not opts.per_channel and opts.mode != "int8":
-        raise ConverterError("--per-tensor: only for --mode int8")
     tflite = convert(model, opts.mode, faces, per_channel=opts.per_channel)
-    report = inspect_bytes(tflite, f"{out} (converted)")
-    if opts.mode == "int8":
-        problems = report.int8_violations()
-        if problems:
-            raise ConverterError(f"conversion is not full-integer int8: {'; '.join(problems)}")
-    if tuple(report.input.shape) != (1, size, size, 3) or tuple(report.output.shape) != (1, dim):
-        raise ConverterError(
-            f"converted model has input {report.input.shape} / output {report.output.shape}, "
-            f"expected (1, {size}, {size}, 3) / (1, {dim})"
-        )
+    report = _checked_report(tflite, out, opts.mode, size, dim)
 
     tmp_tflite = _temp_in(out.parent, out.name)
     tmp_json = None
     try:
         _write_fsync(tmp_tflite, tflite)
-        metrics: dict[str, Any] = {}
-        threshold_source = "--threshold"
-        threshold = opts.threshold
-        # training.json's threshold (held-out identities) wins over one fitted on --pairs:
-        # the pairs a model is scored on must never choose its threshold
-        if threshold is None and training is not None and "threshold" in training:
-            try:
-                threshold = float(training["threshold"])
-            except (TypeError, ValueError):
-                raise ConverterError(
-                    f"{model_path.parent / 'training.json'}: threshold: must be a number"
-                ) from None
-            threshold_source = "training.json"
+        threshold, source = _given_threshold(opts, training, model_path)
         provisional = build_manifest(
             report=report,
             tflite=tflite,
@@ -154,53 +120,16 @@ def quantize(
             embedding_size=dim,
             preprocessing=opts.preprocessing,
         )
-        if faces is not None:
-            metrics["cosine_agreement_calibration_faces"] = cosine_stats(
-                keras_embeddings(model, faces),
-                tflite_embeddings(tmp_tflite, faces, manifest=provisional),
-            )
-        if opts.pairs is not None:
-            detector = detector or create_detector(opts.detector)
-            pair_metrics, calibrated = evaluate_pairs(
-                model,
-                tmp_tflite,
-                provisional,
-                opts.pairs,
-                opts.images,
-                detector,
-                size,
-                threshold,
-                progress=opts.progress,
-                preprocessing=opts.preprocessing,
-            )
-            metrics.update(pair_metrics)
-            if threshold is None:
-                threshold, threshold_source = calibrated, f"calibrated on {opts.pairs}"
+        metrics, calibrated = _measure(
+            model, tmp_tflite, provisional, faces, detector, threshold, opts
+        )
+        if threshold is None and calibrated is not None:
+            threshold, source = calibrated, f"calibrated on {opts.pairs}"
         if threshold is None:
             raise ConverterError(
                 "no threshold: pass --threshold, --pairs/--images, or keep training.json "
                 "beside the model"
             )
-        extra = {
-            "source_model": str(model_path.resolve()),
-            "source_name": model_path.name,
-            "threshold_source": threshold_source,
-            "calibration": {
-                "folder": str(calibration) if calibration is not None else None,
-                "faces": 0 if faces is None else len(faces),
-                "seed": opts.seed,
-                "detector": getattr(detector, "name", None),
-            },
-            "training_metrics": (training or {}).get("metrics", {}),
-            "weight_quantization": (
-                ("per-channel" if opts.per_channel else "per-tensor")
-                if opts.mode == "int8"
-                else None
-            ),
-            "file_size": len(tflite),
-            "parameters": report.param_count,
-            **opts.extra,
-        }
         manifest = build_manifest(
             report=report,
             tflite=tflite,
@@ -210,20 +139,19 @@ def quantize(
             embedding_size=dim,
             source_sha256=sha256_file(model_path),
             metrics=metrics,
-            extra=extra,
+            extra={
+                **_provenance(model_path, calibration, faces, detector, training, opts),
+                "threshold_source": source,
+                "file_size": len(tflite),
+                "parameters": report.param_count,
+                **opts.extra,
+            },
             detector=detector_trained_with(model_path, training, detector),
             confidence=confidence_trained_with(model_path, training),
             preprocessing=opts.preprocessing,
         )
         tmp_json = _temp_in(out.parent, manifest_path_for(out).name)
-        _write_fsync(tmp_json, (json.dumps(manifest.to_json(), indent=2) + "\n").encode())
-        if sha256_file(tmp_tflite) != sha256_bytes(tflite):
-            raise ConverterError(f"{tmp_tflite}: written file differs from the converted bytes")
-        if manifest_path_for(out).is_dir():  # it may have appeared while converting
-            raise ConverterError(f"{manifest_path_for(out)}: is a folder (the manifest goes there)")
-        os.replace(tmp_tflite, out)
-        os.replace(tmp_json, manifest_path_for(out))
-        _fsync_dir(out.parent)
+        _publish(tflite, tmp_tflite, manifest, tmp_json, out)
         return manifest
     except OSError as exc:
         raise ConverterError(f"{out}: cannot write ({exc.strerror or exc})") from None
@@ -232,6 +160,143 @@ def quantize(
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
+
+
+def _measure(
+    model: Any,
+    tflite_path: Path,
+    provisional: ModelManifest,
+    faces: np.ndarray | None,
+    detector: Detector | None,
+    threshold: float | None,
+    opts: QuantizeOptions,
+) -> tuple[dict[str, Any], float | None]:
+    """(metrics, threshold fitted on ``--pairs`` or None): how far the converted model's
+    embeddings of the calibration faces are from the float model's, and both models scored
+    on ``--pairs`` when given."""
+    metrics: dict[str, Any] = {}
+    if faces is not None:
+        metrics["cosine_agreement_calibration_faces"] = cosine_stats(
+            keras_embeddings(model, faces),
+            tflite_embeddings(tflite_path, faces, manifest=provisional),
+        )
+    if opts.pairs is None:
+        return metrics, None
+    pair_metrics, calibrated = evaluate_pairs(
+        model,
+        tflite_path,
+        provisional,
+        opts.pairs,
+        opts.images,
+        detector,
+        provisional.input_height,
+        threshold,
+        progress=opts.progress,
+        preprocessing=opts.preprocessing,
+    )
+    return metrics | pair_metrics, calibrated
+
+
+def _provenance(
+    model_path: Path,
+    calibration: str | Path | None,
+    faces: np.ndarray | None,
+    detector: Detector | None,
+    training: dict[str, Any] | None,
+    opts: QuantizeOptions,
+) -> dict[str, Any]:
+    """Where the model came from and how it was quantised, for the manifest's extra fields."""
+    return {
+        "source_model": str(model_path.resolve()),
+        "source_name": model_path.name,
+        "calibration": {
+            "folder": str(calibration) if calibration is not None else None,
+            "faces": 0 if faces is None else len(faces),
+            "seed": opts.seed,
+            "detector": getattr(detector, "name", None),
+        },
+        "training_metrics": (training or {}).get("metrics", {}),
+        "weight_quantization": (
+            ("per-channel" if opts.per_channel else "per-tensor") if opts.mode == "int8" else None
+        ),
+    }
+
+
+def _check_options(opts: QuantizeOptions) -> None:
+    """Refuse option combinations before any work (ConverterError naming the option)."""
+    if opts.mode not in MODES:
+        raise ConverterError(f"--mode: must be one of {', '.join(MODES)}, got {opts.mode!r}")
+    if opts.threshold is not None and not -1.0 <= opts.threshold <= 1.0:
+        raise ConverterError(f"--threshold: must be a cosine in [-1, 1], got {opts.threshold}")
+    if (opts.pairs is None) != (opts.images is None):
+        raise ConverterError("--pairs and --images go together")
+    if not opts.per_channel and opts.mode != "int8":
+        raise ConverterError("--per-tensor: only for --mode int8")
+
+
+def _calibration_faces(
+    calibration: str | Path | None, size: int, detector: Detector, opts: QuantizeOptions
+) -> np.ndarray:
+    """Aligned faces of the calibration folder, the representative set of int8 conversion."""
+    if calibration is None:
+        raise ConverterError("--calibration: int8 needs a folder of face photos")
+    faces, _ = collect_faces(
+        calibration,
+        size,
+        opts.samples,
+        detector=detector,
+        seed=opts.seed,
+        progress=opts.progress,
+        preprocessing=opts.preprocessing,
+    )
+    return faces
+
+
+def _checked_report(tflite: bytes, out: Path, mode: str, size: int, dim: int):
+    """The converted model's report; ConverterError unless it is full-integer (int8 mode)
+    and takes one ``size`` face to one ``dim`` embedding."""
+    report = inspect_bytes(tflite, f"{out} (converted)")
+    if mode == "int8":
+        problems = report.int8_violations()
+        if problems:
+            raise ConverterError(f"conversion is not full-integer int8: {'; '.join(problems)}")
+    if tuple(report.input.shape) != (1, size, size, 3) or tuple(report.output.shape) != (1, dim):
+        raise ConverterError(
+            f"converted model has input {report.input.shape} / output {report.output.shape}, "
+            f"expected (1, {size}, {size}, 3) / (1, {dim})"
+        )
+    return report
+
+
+def _given_threshold(
+    opts: QuantizeOptions, training: dict[str, Any] | None, model_path: Path
+) -> tuple[float | None, str]:
+    """(threshold, its source) before any pairs are scored: ``--threshold``, else
+    training.json's (held-out identities), which wins over one fitted on ``--pairs``: the
+    pairs a model is scored on must never choose its threshold. None: fit it on the pairs."""
+    if opts.threshold is not None or training is None or "threshold" not in training:
+        return opts.threshold, "--threshold"
+    try:
+        return float(training["threshold"]), "training.json"
+    except (TypeError, ValueError):
+        raise ConverterError(
+            f"{model_path.parent / 'training.json'}: threshold: must be a number"
+        ) from None
+
+
+def _publish(
+    tflite: bytes, tmp_tflite: Path, manifest: ModelManifest, tmp_json: Path, out: Path
+) -> None:
+    """The written model checked against the converted bytes, then model and manifest moved
+    to ``out`` and beside it, fsynced: a crash leaves the old pair or the new one."""
+    _write_fsync(tmp_json, (json.dumps(manifest.to_json(), indent=2) + "\n").encode())
+    if sha256_file(tmp_tflite) != sha256_bytes(tflite):
+        raise ConverterError(f"{tmp_tflite}: written file differs from the converted bytes")
+    if manifest_path_for(out).is_dir():  # it may have appeared while converting
+        raise ConverterError(f"{manifest_path_for(out)}: is a folder (the manifest goes there)")
+    os.replace(tmp_tflite, out)
+    os.replace(tmp_json, manifest_path_for(out))
+    _fsync_dir(out.parent)
 
 
 def detector_trained_with(
