@@ -88,8 +88,11 @@ def decode_image(data: bytes, name: str | Path, *, max_pixels: int = MAX_PIXELS)
     size = image_size_from_header(data)
     if size is not None:
         _check_pixels(name, size, max_pixels)
+    # cut short (an interrupted copy or upload): said here, before the decoder warns on stderr
     if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
         raise ImageError(f"{name}: truncated JPEG")
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-64:]:
+        raise ImageError(f"{name}: truncated PNG")
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:  # OpenCV's own pixel limit, or a decoder assertion on a crafted file
