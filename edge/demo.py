@@ -243,9 +243,8 @@ def run_demo(
     from edge.daemon.config import Config
     from edge.daemon.grabber import HandFed
     from edge.daemon.loop import Daemon, recognizer_from_config
-    from edge.enroll import pick_enrolment_face
-    from edge.gallery import Gallery, stored_crop
-    from edge.preprocess import aligned_faces
+    from edge.enroll import EnrolResult, add_enrolment_face
+    from edge.gallery import Gallery
 
     started = time.perf_counter()
     cfg = Config()  # the daemon's defaults: model, detector, flip, exposure, decisions
@@ -272,19 +271,24 @@ def run_demo(
             embedder.input_size,
             embedder.embedding_size,
         )
-        crops, stored = [], []
-        for photo in enrol_photos:
-            faces = aligned_faces(
-                photo, detector, embedder.input_size, preprocessing=embedder.preprocessing
+        found = EnrolResult()
+        for i, photo in enumerate(enrol_photos):
+            add_enrolment_face(
+                found,
+                f"enrolment photo {i + 1}",
+                photo,
+                detector,
+                embedder.input_size,
+                preprocessing=embedder.preprocessing,
+                source="demo",
             )
-            chosen, _ = pick_enrolment_face(faces, 40)
-            if chosen is not None:
-                crops.append(chosen.crop)
-                stored.append(stored_crop(photo, chosen.face.landmarks))
-        if not crops:
+        if not found.crops:
             raise DoorfaceError(f"demo: no face found in the enrolment photos of {name}")
         gallery.enroll(
-            name, np.stack(stored), embedder.embed(np.stack(crops)), ["demo"] * len(crops)
+            name,
+            np.stack(found.stored_crops),
+            embedder.embed(np.stack(found.crops)),
+            found.sources,
         )
         gallery.save()
 
@@ -307,7 +311,7 @@ def run_demo(
     counts = Counter(e["type"] for e in sink.events)
     summary = {
         "enrolled": name,
-        "enrolment_crops": len(crops),
+        "enrolment_crops": len(found.crops),
         "visits": [v.name or "stranger" for v in visitors],
         "frames": len(clip),
         "events": dict(counts),

@@ -53,6 +53,31 @@ def pick_enrolment_face(faces: list[AlignedFace], min_face: int) -> tuple[Aligne
     return first, ""
 
 
+def add_enrolment_face(
+    result: EnrolResult,
+    label: str,
+    image: np.ndarray,
+    detector: Detector,
+    size: int,
+    min_face: int = 40,
+    preprocessing: str = PREPROCESS_VERSION,
+    source: str | None = None,
+) -> bool:
+    """Add the one clear face of the BGR ``image`` to ``result``: its crop at the model's
+    ``size``, the crop the gallery keeps and ``source`` (default ``label``); or, when the photo
+    has none (:func:`pick_enrolment_face`), a skipped line "label: reason". True if added.
+    The one enrolment step of photos, for the CLI, the web app and the demo alike."""
+    faces = aligned_faces(image, detector, size, preprocessing=preprocessing)
+    chosen, reason = pick_enrolment_face(faces, min_face)
+    if chosen is None:
+        result.skipped.append(f"{label}: {reason}")
+        return False
+    result.crops.append(chosen.crop)
+    result.stored_crops.append(stored_crop(image, chosen.face.landmarks))
+    result.sources.append(source or label)
+    return True
+
+
 def crops_from_images(
     paths: list[str | Path],
     detector: Detector,
@@ -68,14 +93,7 @@ def crops_from_images(
         except ImageError as exc:
             result.skipped.append(str(exc))
             continue
-        faces = aligned_faces(image, detector, size, preprocessing=preprocessing)
-        chosen, reason = pick_enrolment_face(faces, min_face)
-        if chosen is None:
-            result.skipped.append(f"{path}: {reason}")
-            continue
-        result.crops.append(chosen.crop)
-        result.stored_crops.append(stored_crop(image, chosen.face.landmarks))
-        result.sources.append(str(path))
+        add_enrolment_face(result, str(path), image, detector, size, min_face, preprocessing)
     return result
 
 

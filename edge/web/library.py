@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from edge.align import PREPROCESS_VERSION
-from edge.enroll import pick_enrolment_face
+from edge.enroll import EnrolResult, add_enrolment_face
 from edge.errors import DoorfaceError, GalleryError
 from edge.gallery import (
     STORED_CROP_SIZE,
@@ -42,9 +42,7 @@ from edge.gallery import (
     load_gallery_for_model,
     person_name,
     recut_crops,
-    stored_crop,
 )
-from edge.preprocess import aligned_faces
 from edge.web.errors import Problem
 
 if TYPE_CHECKING:
@@ -205,30 +203,26 @@ class FaceLibrary:
         """Enrol the one clear face of each image (``(label, BGR image)``) as ``name``; images
         without one are reported as skipped. Problem(422) and nothing written if none has."""
         name = valid_name(name)
-        report = EnrolReport()
-        crops, stored, sources = [], [], []
-        size = self.recognizer.embedder.input_size
+        found = EnrolResult()
+        embedder = self.recognizer.embedder
         with self._lock:
             for label, image in images:
-                faces = aligned_faces(
+                add_enrolment_face(
+                    found,
+                    label,
                     image,
                     self.recognizer.detector,
-                    size,
-                    preprocessing=self.recognizer.embedder.preprocessing,
+                    embedder.input_size,
+                    MIN_FACE,
+                    embedder.preprocessing,
+                    source=f"web:{label}",
                 )
-                chosen, reason = pick_enrolment_face(faces, MIN_FACE)
-                if chosen is None:
-                    report.skipped.append(f"{label}: {reason}")
-                    continue
-                crops.append(chosen.crop)
-                stored.append(stored_crop(image, chosen.face.landmarks))
-                sources.append(f"web:{label}")
-        if not crops:
-            raise Problem(422, f"no usable face for {name}: " + "; ".join(report.skipped))
-        embeddings = self.embed(np.stack(crops))
-        self._edit(lambda g: g.enroll(name, np.stack(stored), embeddings, sources))
-        report.used = len(crops)
-        return report
+        if not found.crops:
+            raise Problem(422, f"no usable face for {name}: " + "; ".join(found.skipped))
+        embeddings = self.embed(np.stack(found.crops))
+        stored = np.stack(found.stored_crops)
+        self._edit(lambda g: g.enroll(name, stored, embeddings, found.sources))
+        return EnrolReport(used=len(found.crops), skipped=found.skipped)
 
     def enrol_faces(self, name: str, crops: list[np.ndarray], sources: list[str]) -> int:
         """Enrol model-input-size face crops (from visits) as ``name``."""
