@@ -22,6 +22,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = ap.add_subparsers(dest="command", required=True)
 
+    _add_train(sub)
+    _add_prune_dlib(sub)
+    _add_recalibrate(sub)
+    _add_evaluate(sub)
+    return ap
+
+
+def _add_train(sub) -> None:
     t = sub.add_parser(
         "train",
         help="train an encoder on folder-per-identity image roots",
@@ -160,6 +168,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--quiet", action="store_true")
 
+
+def _add_prune_dlib(sub) -> None:
     d = sub.add_parser(
         "prune-dlib",
         help="dlib's ResNet pruned by channel and distilled back onto dlib (a fast candidate)",
@@ -213,6 +223,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--quiet", action="store_true")
 
+
+def _add_recalibrate(sub) -> None:
     r = sub.add_parser(
         "recalibrate",
         help="recompute a finished run's threshold and confidence on its held-out identities",
@@ -220,6 +232,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("run", help="the run folder (training.json + encoder.keras)")
     r.add_argument("--quiet", action="store_true")
 
+
+def _add_evaluate(sub) -> None:
     e = sub.add_parser(
         "evaluate", help="LFW-style pair verification of a .keras or .tflite encoder"
     )
@@ -248,7 +262,6 @@ def _parser() -> argparse.ArgumentParser:
         help="photos per person for identification",
     )
     e.add_argument("--quiet", action="store_true")
-    return ap
 
 
 def _train(args: argparse.Namespace) -> int:
