@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -30,6 +30,10 @@ from edge.detectors.settings import DetectorSettings, add_detector_options, sett
 from edge.errors import DoorfaceError, ImageError
 from edge.image import IMAGE_SUFFIXES, load_image
 from edge.sources import Frame
+
+if TYPE_CHECKING:
+    from edge.gallery import Gallery
+    from edge.pipeline import Recognizer
 
 WIDTH, HEIGHT, FPS = 640, 480, 10.0
 
@@ -243,8 +247,6 @@ def run_demo(
     from edge.daemon.config import Config
     from edge.daemon.grabber import HandFed
     from edge.daemon.loop import Daemon, recognizer_from_config
-    from edge.enroll import EnrolResult, add_enrolment_face
-    from edge.gallery import Gallery
 
     started = time.perf_counter()
     cfg = Config()  # the daemon's defaults: model, detector, flip, exposure, decisions
@@ -265,33 +267,7 @@ def run_demo(
         name, enrol_photos, visitors = data_visitors(data)
 
     with tempfile.TemporaryDirectory(prefix="doorface-demo-") as tmp:
-        gallery = Gallery.create(
-            Path(tmp) / "gallery.npz",
-            embedder.model_id,
-            embedder.input_size,
-            embedder.embedding_size,
-        )
-        found = EnrolResult()
-        for i, photo in enumerate(enrol_photos):
-            add_enrolment_face(
-                found,
-                f"enrolment photo {i + 1}",
-                photo,
-                detector,
-                embedder.input_size,
-                preprocessing=embedder.preprocessing,
-                source="demo",
-            )
-        if not found.crops:
-            raise DoorfaceError(f"demo: no face found in the enrolment photos of {name}")
-        gallery.enroll(
-            name,
-            np.stack(found.stored_crops),
-            embedder.embed(np.stack(found.crops)),
-            found.sources,
-        )
-        gallery.save()
-
+        gallery, enrolled = _demo_gallery(Path(tmp) / "gallery.npz", name, enrol_photos, recognizer)
         clip = build_clip(visitors, detector)
         cfg.recognition.gallery = str(gallery.path)
         cfg.camera.name = "demo_door"
@@ -311,7 +287,7 @@ def run_demo(
     counts = Counter(e["type"] for e in sink.events)
     summary = {
         "enrolled": name,
-        "enrolment_crops": len(found.crops),
+        "enrolment_crops": enrolled,
         "visits": [v.name or "stranger" for v in visitors],
         "frames": len(clip),
         "events": dict(counts),
@@ -323,6 +299,36 @@ def run_demo(
         "seconds": round(time.perf_counter() - started, 2),
     }
     return {"events": sink.events, "summary": summary}
+
+
+def _demo_gallery(
+    path: Path, name: str, photos: list[np.ndarray], recognizer: Recognizer
+) -> tuple[Gallery, int]:
+    """A gallery at ``path`` with ``name`` enrolled from ``photos`` as ``edge enroll`` would;
+    and how many of them gave a face. DoorfaceError if none did."""
+    from edge.enroll import EnrolResult, add_enrolment_face
+    from edge.gallery import Gallery
+
+    detector, embedder = recognizer.detector, recognizer.embedder
+    gallery = Gallery.create(path, embedder.model_id, embedder.input_size, embedder.embedding_size)
+    found = EnrolResult()
+    for i, photo in enumerate(photos):
+        add_enrolment_face(
+            found,
+            f"enrolment photo {i + 1}",
+            photo,
+            detector,
+            embedder.input_size,
+            preprocessing=embedder.preprocessing,
+            source="demo",
+        )
+    if not found.crops:
+        raise DoorfaceError(f"demo: no face found in the enrolment photos of {name}")
+    gallery.enroll(
+        name, np.stack(found.stored_crops), embedder.embed(np.stack(found.crops)), found.sources
+    )
+    gallery.save()
+    return gallery, len(found.crops)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
