@@ -110,50 +110,21 @@ def load_root(
     preprocessing: str = PREPROCESS_VERSION,
 ) -> RootFaces:
     """Aligned crops (for ``preprocessing``) of every image under ``root``, from the cache
-    where still valid."""
+    where still valid (an image's entry is keyed by its path, size and modification time)."""
     root = Path(root).expanduser().resolve()
     items = list_identity_images(root)
     cache_dir = Path(cache_dir).expanduser()
     cache_path = _cache_file(cache_dir, root, size, detector, preprocessing)
-    old: dict[str, tuple] = {}
-    if cache_path.exists():
-        try:
-            with np.load(cache_path, allow_pickle=False) as z:
-                z_keys, z_index, z_crops = z["keys"], z["index"], z["crops"]
-                z_boxes, z_marks, z_reasons = z["boxes"], z["landmarks"], z["reasons"]
-            for i, key in enumerate(z_keys):
-                crop = z_crops[z_index[i]] if z_index[i] >= 0 else None
-                old[str(key)] = (crop, z_boxes[i], z_marks[i], str(z_reasons[i]))
-        except (OSError, KeyError, ValueError):
-            old = {}  # corrupt or foreign cache: rebuild it
-
-    keys, crops, boxes, marks, reasons = [], [], [], [], []
-    changed = False
+    old = _read_cache(cache_path)
+    keys, entries = [], []
     for rel, _ in tqdm(items, desc=f"faces {root.name}", unit="img", disable=not progress):
         try:
             key = _stat_key(root, rel)
         except OSError:
             key = f"{rel}|missing"
         keys.append(key)
-        if key in old:
-            crop, box, mark, why = old[key]
-        else:
-            changed = True
-            crop, box, mark, why = None, np.zeros(4, np.float32), np.zeros((5, 2), np.float32), ""
-            try:
-                found = face_crop_from_file(root / rel, detector, size, preprocessing)
-                crop = found.crop
-                box = np.asarray(found.face.box, np.float32)
-                mark = np.asarray(found.face.landmarks, np.float32).reshape(5, 2)
-            except (ImageError, NoFaceError) as exc:
-                why = str(exc)
-            except DoorfaceError as exc:  # pragma: no cover - any other edge failure
-                why = f"{root / rel}: unreadable ({exc})"
-        crops.append(crop)
-        boxes.append(box)
-        marks.append(mark)
-        reasons.append(why)
-
+        entries.append(old.get(key) or _face_entry(root / rel, detector, size, preprocessing))
+    crops, boxes, marks, reasons = zip(*entries, strict=True) if entries else ((), (), (), ())
     index = np.full(len(keys), -1, np.int64)
     good = [i for i, c in enumerate(crops) if c is not None]
     index[good] = np.arange(len(good))
@@ -162,11 +133,9 @@ def load_root(
     )
     box_arr = np.asarray(boxes, np.float32).reshape(-1, 4)
     mark_arr = np.asarray(marks, np.float32).reshape(-1, 5, 2)
-    if changed or len(old) != len(keys):
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache_path.with_suffix(".tmp.npz")
-        np.savez(
-            tmp,
+    if set(keys) != set(old):  # a new, changed or removed image
+        _write_cache(
+            cache_path,
             keys=np.asarray(keys),
             index=index,
             crops=crop_arr,
@@ -174,8 +143,6 @@ def load_root(
             landmarks=mark_arr,
             reasons=np.asarray(reasons),
         )
-        os.replace(tmp, cache_path)
-
     skipped = {str(root / items[i][0]): reasons[i] for i in range(len(items)) if index[i] < 0}
     return RootFaces(
         root=root,
@@ -186,3 +153,42 @@ def load_root(
         landmarks=mark_arr[good] if good else np.zeros((0, 5, 2), np.float32),
         skipped=skipped,
     )
+
+
+def _read_cache(path: Path) -> dict[str, tuple]:
+    """{key: (crop or None, box, landmarks, reason skipped)} of a root's cache file; empty
+    when there is none, or it is corrupt or foreign (then it is rebuilt)."""
+    if not path.exists():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys, index, crops = z["keys"], z["index"], z["crops"]
+            boxes, marks, reasons = z["boxes"], z["landmarks"], z["reasons"]
+    except (OSError, KeyError, ValueError):
+        return {}
+    return {
+        str(key): (crops[index[i]] if index[i] >= 0 else None, boxes[i], marks[i], str(reasons[i]))
+        for i, key in enumerate(keys)
+    }
+
+
+def _face_entry(path: Path, detector: Detector, size: int, preprocessing: str) -> tuple:
+    """(crop, box, landmarks, "") of the image's face, or (None, zeros, zeros, why not)."""
+    try:
+        found = face_crop_from_file(path, detector, size, preprocessing)
+    except (ImageError, NoFaceError) as exc:
+        why = str(exc)
+    except DoorfaceError as exc:  # pragma: no cover - any other edge failure
+        why = f"{path}: unreadable ({exc})"
+    else:
+        box = np.asarray(found.face.box, np.float32)
+        return found.crop, box, np.asarray(found.face.landmarks, np.float32).reshape(5, 2), ""
+    return None, np.zeros(4, np.float32), np.zeros((5, 2), np.float32), why
+
+
+def _write_cache(path: Path, **arrays: np.ndarray) -> None:
+    """The root's cache file, replaced whole (a crash leaves the old one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
