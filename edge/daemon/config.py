@@ -231,45 +231,55 @@ def _build(cls: type, data: dict, prefix: str) -> object:
     return cls(**kwargs)
 
 
-def _check(cfg: Config) -> None:
-    def positive(key: str, v: float, allow_zero: bool = False) -> None:
-        if v < 0 or (v == 0 and not allow_zero):
-            raise ConfigError(f"{key}: must be {'>= 0' if allow_zero else '> 0'}, got {v!r}")
+#: The numeric settings' ranges, checked in one place: key -> (lowest, whether the lowest
+#: itself is allowed, highest or None). Ranges between two settings, and open intervals such as
+#: ``tracking.iou``, are checked in :func:`_check`.
+RANGES: dict[str, tuple[float, bool, float | None]] = {
+    "mqtt.port": (0, False, 65535),
+    "mqtt.keepalive": (0, False, None),
+    "mqtt.reconnect_max_s": (0, False, None),
+    "outbox.max_rows": (0, False, None),
+    "outbox.memory_max": (0, False, None),
+    "tracking.confirm_frames": (0, False, None),
+    "tracking.unknown_frames": (0, False, None),
+    "tracking.max_missed_frames": (0, True, None),
+    "tracking.unknown_after_s": (0, True, None),
+    "tracking.present_off_s": (0, True, None),
+    "tracking.min_face_px": (0, True, None),
+    "tracking.min_sharpness": (0, True, None),
+    "cooldown.person_s": (0, True, None),
+    "cooldown.unknown_s": (0, True, None),
+    "recognition.threads": (0, False, MAX_THREADS),
+    "recognition.max_faces": (0, False, None),
+    "recognition.margin": (0, True, None),
+    "snapshot.max_bytes": (0, False, None),
+    "snapshot.max_side": (0, False, None),
+    "snapshot.keep": (0, False, None),
+    "camera.fps": (0, True, None),
+    "camera.retry_initial_s": (0, False, None),
+    "motion.detect_every_s": (0, False, None),
+    "motion.idle_stride": (1, True, None),
+}
 
+
+def _check_ranges(cfg: Config) -> None:
+    for key, (low, low_allowed, high) in RANGES.items():
+        section, name = key.split(".")
+        v = getattr(getattr(cfg, section), name)
+        if v < low or (v == low and not low_allowed):
+            raise ConfigError(f"{key}: must be {'>=' if low_allowed else '>'} {low}, got {v!r}")
+        if high is not None and v > high:
+            raise ConfigError(f"{key}: must be <= {high}, got {v!r}")
+
+
+def _check(cfg: Config) -> None:
     cfg.detector.validate()
-    positive("mqtt.port", cfg.mqtt.port)
-    if cfg.mqtt.port > 65535:
-        raise ConfigError(f"mqtt.port: must be <= 65535, got {cfg.mqtt.port}")
-    positive("mqtt.keepalive", cfg.mqtt.keepalive)
-    positive("mqtt.reconnect_max_s", cfg.mqtt.reconnect_max_s)
-    positive("outbox.max_rows", cfg.outbox.max_rows)
-    positive("outbox.memory_max", cfg.outbox.memory_max)
-    positive("tracking.confirm_frames", cfg.tracking.confirm_frames)
-    positive("tracking.unknown_frames", cfg.tracking.unknown_frames)
-    positive("tracking.max_missed_frames", cfg.tracking.max_missed_frames, True)
-    positive("tracking.unknown_after_s", cfg.tracking.unknown_after_s, True)
-    positive("tracking.present_off_s", cfg.tracking.present_off_s, True)
+    _check_ranges(cfg)
     if cfg.tracking.decision not in DECISIONS:
         raise ConfigError(
             f"tracking.decision: must be one of {', '.join(DECISIONS)}, "
             f"got {cfg.tracking.decision!r}"
         )
-    positive("cooldown.person_s", cfg.cooldown.person_s, True)
-    positive("cooldown.unknown_s", cfg.cooldown.unknown_s, True)
-    positive("recognition.threads", cfg.recognition.threads)
-    if cfg.recognition.threads > MAX_THREADS:
-        raise ConfigError(
-            f"recognition.threads: must be <= {MAX_THREADS}, got {cfg.recognition.threads}"
-        )
-    positive("recognition.max_faces", cfg.recognition.max_faces)
-    positive("recognition.margin", cfg.recognition.margin, True)
-    positive("tracking.min_face_px", cfg.tracking.min_face_px, True)
-    positive("tracking.min_sharpness", cfg.tracking.min_sharpness, True)
-    positive("snapshot.max_bytes", cfg.snapshot.max_bytes)
-    positive("snapshot.max_side", cfg.snapshot.max_side)
-    positive("snapshot.keep", cfg.snapshot.keep)
-    positive("camera.fps", cfg.camera.fps, True)
-    positive("camera.retry_initial_s", cfg.camera.retry_initial_s)
     if not cfg.camera.retry_max_s >= cfg.camera.retry_initial_s:
         raise ConfigError(
             f"camera.retry_max_s: must be >= camera.retry_initial_s "
@@ -279,9 +289,6 @@ def _check(cfg: Config) -> None:
         raise ConfigError(
             f"motion.threshold: must be between 0 and 1, got {cfg.motion.threshold!r}"
         )
-    positive("motion.detect_every_s", cfg.motion.detect_every_s)
-    if cfg.motion.idle_stride < 1:
-        raise ConfigError(f"motion.idle_stride: must be >= 1, got {cfg.motion.idle_stride!r}")
     if not 0 < cfg.tracking.iou < 1:
         raise ConfigError(f"tracking.iou: must be between 0 and 1, got {cfg.tracking.iou}")
     if cfg.outbox.synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
