@@ -84,7 +84,6 @@ def test_config_errors_name_the_key(tmp_path, toml, message):
     assert "\n" not in str(e.value)
 
 
-
 @pytest.mark.parametrize("key", sorted(config.RANGES))
 def test_every_range_refuses_just_outside_and_names_its_key(key):
     low, low_allowed, high = config.RANGES[key]
@@ -97,6 +96,7 @@ def test_every_range_refuses_just_outside_and_names_its_key(key):
             config.parse({section: {name: value}})
         assert str(e.value).startswith(f"config: {key}: must be "), str(e.value)
     config.parse({section: {name: low if low_allowed else low + 1}})  # the edge itself, or next
+
 
 def test_a_config_that_is_not_a_regular_file_is_refused_without_reading(tmp_path):
     fifo = tmp_path / "fifo.toml"
