@@ -34,7 +34,15 @@ def _parser() -> argparse.ArgumentParser:
         "float. Exit 0 ok, 1 check/compare failed, 2 bad input.",
     )
     sub = p.add_subparsers(dest="command", required=True)
+    _add_quantize(sub)
+    _add_check(sub)
+    _add_compare(sub)
+    _add_import_dlib(sub)
+    _add_operating_point(sub)
+    return p
 
+
+def _add_quantize(sub) -> None:
     q = sub.add_parser("quantize", help="Keras encoder -> OUT.tflite + OUT.json manifest")
     q.add_argument("model", type=Path, help="encoder.keras (training.json beside it is read)")
     q.add_argument("--calibration", type=Path, help="folder of face photos (folder per person)")
@@ -57,11 +65,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--quiet", action="store_true", help="no progress bars")
 
+
+def _add_check(sub) -> None:
     c = sub.add_parser("check", help="list ops and tensor types; fail on float in an int8 model")
     c.add_argument("model", type=Path, help="model.tflite")
     c.add_argument("--require-int8", action="store_true", help="require full int8 regardless")
     c.add_argument("--json", type=Path, help="also write the report as JSON")
 
+
+def _add_compare(sub) -> None:
     m = sub.add_parser("compare", help="cosine agreement of float and quantised embeddings")
     m.add_argument("keras", type=Path)
     m.add_argument("tflite", type=Path)
@@ -76,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--json", type=Path, help="write the results as JSON")
     m.add_argument("--quiet", action="store_true")
 
+
+def _add_import_dlib(sub) -> None:
     d = sub.add_parser(
         "import-dlib",
         help="dlib's face recognition ResNet (CC0) -> OUT.keras for quantize (the large encoder)",
@@ -88,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--out", type=Path, required=True, help="OUT.keras (training.json beside it)")
 
+
+def _add_operating_point(sub) -> None:
     o = sub.add_parser(
         "operating-point",
         help="fit the threshold, confidence and cohort of a .tflite on held-out identities",
@@ -126,7 +142,6 @@ def _parser() -> argparse.ArgumentParser:
         "for a model whose cosines are all high, such as dlib's ResNet",
     )
     o.add_argument("--quiet", action="store_true")
-    return p
 
 
 def _regular_input(path: Path) -> None:
