@@ -332,7 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_enroll(sub)
+    _add_identify(sub)
+    _add_gallery(sub)
+    _add_bench(sub)
+    for hook in _extensions():
+        hook(sub)
+    return parser
 
+
+def _add_enroll(sub) -> None:
     p = sub.add_parser("enroll", help="enrol a person from photos or a live source")
     p.add_argument("--gallery", required=True, help="gallery file (.npz), created if missing")
     p.add_argument("--name", required=True, help="the person's name")
@@ -360,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_detector_options(p)
     p.set_defaults(func=cmd_enroll)
 
+
+def _add_identify(sub) -> None:
     p = sub.add_parser("identify", help="who is in these images")
     p.add_argument("--gallery", required=True)
     p.add_argument("paths", nargs="+", metavar="PATH", help="images or folders of images")
@@ -379,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_detector_options(p)
     p.set_defaults(func=cmd_identify)
 
+
+def _add_gallery(sub) -> None:
     p = sub.add_parser("gallery", help="list, remove, rename, rebuild")
     gsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     g = gsub.add_parser("list", help="enrolled people and sample counts")
@@ -396,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(g)
     p.set_defaults(func=cmd_gallery)
 
+
+def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="per-stage timing and frames/s on a source")
     p.add_argument("--source", required=True, help="camera index, URL, video, folder or glob")
     p.add_argument(
@@ -410,10 +425,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
     add_detector_options(p)
     p.set_defaults(func=cmd_bench)
-
-    for hook in _extensions():
-        hook(sub)
-    return parser
 
 
 def _extensions() -> list[Callable]:
