@@ -351,12 +351,7 @@ class Gallery:
         for its template when it takes another framing: :func:`edge.align.realign_crops`);
         the stored crops themselves stay as they are. GalleryError if some crops were not
         kept."""
-        blank = self.blank_crops()
-        if blank:
-            raise GalleryError(
-                f"{self.path}: cannot re-embed for model {embedder.model_id[:12]}: {blank} of "
-                f"its {len(self)} samples have no stored face crop (enrol those people again)"
-            )
+        self._refuse_blank(embedder.model_id)
         size = embedder.input_size
 
         def embedded(crops: np.ndarray) -> np.ndarray:
@@ -369,6 +364,22 @@ class Gallery:
         self.model_id = embedder.model_id
         self.input_size = size
         self.embedding_size = embedder.embedding_size
+
+    def check_rebuildable(self, model_id: str) -> None:
+        """GalleryError unless the daemon can re-embed this gallery for ``model_id`` by
+        itself (:func:`load_gallery_for_model`): one with no samples stays its own model's
+        (nothing to re-embed), and every sample needs its stored crop."""
+        if not len(self):
+            self.check_model(model_id)
+        self._refuse_blank(model_id)
+
+    def _refuse_blank(self, model_id: str) -> None:
+        blank = self.blank_crops()
+        if blank:
+            raise GalleryError(
+                f"{self.path}: cannot re-embed for model {model_id[:12]}: {blank} of "
+                f"its {len(self)} samples have no stored face crop (enrol those people again)"
+            )
 
     def blank_crops(self) -> int:
         """How many samples have an all-black crop (none kept): those cannot be re-embedded."""
@@ -479,8 +490,7 @@ def load_gallery_for_model(path: str | Path, embedder: CropEmbedder) -> Gallery:
     gallery = Gallery.load(path)
     if gallery.model_id == embedder.model_id:
         return gallery
-    if not len(gallery):  # no crops, nothing to re-embed: the other model's gallery stays an error
-        gallery.check_model(embedder.model_id)
+    gallery.check_rebuildable(embedder.model_id)
     old, started = gallery.model_id, time.perf_counter()
     gallery.rebuild(embedder)  # GalleryError if some crops were not kept
     log.info(

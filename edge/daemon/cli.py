@@ -69,11 +69,10 @@ def check_loads(cfg: config_mod.Config, name: str = "config") -> list[str]:
     model_id = recognizer.embedder.model_id
     if gallery.model_id == model_id:
         return []
-    if not len(gallery) or gallery.blank_crops():
-        raise ConfigError(
-            f"{name}: recognition.gallery: {path}: made by model {gallery.model_id[:12]}, not "
-            f"{model_id[:12]}, and its face crops were not kept: enrol its people again"
-        )
+    try:
+        gallery.check_rebuildable(model_id)  # what the daemon's load would refuse
+    except DoorfaceError as e:
+        raise ConfigError(f"{name}: recognition.gallery: {e}") from None
     return [
         f"recognition.gallery: made by model {gallery.model_id[:12]}; the daemon re-embeds "
         f"its {len(gallery)} stored crops for model {model_id[:12]} when it starts"

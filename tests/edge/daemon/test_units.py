@@ -182,7 +182,7 @@ def test_check_config_loads_model_and_gallery_as_run_would(tmp_path):
     cases = {
         f'model = "{text_model}"': (2, f"recognition.model: {text_model}: not a TFLite model"),
         f'gallery = "{corrupt}"': (2, f"recognition.gallery: {corrupt}: "),
-        f'gallery = "{blank.path}"': (2, "its face crops were not kept: enrol its people again"),
+        f'gallery = "{blank.path}"': (2, "1 of its 1 samples have no stored face crop"),
         f'gallery = "{other.path}"': (0, "the daemon re-embeds its 1 stored crops for model"),
     }
     for line, (code, message) in cases.items():
