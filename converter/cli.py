@@ -19,7 +19,7 @@ from converter.errors import CheckFailed, ConverterError
 from edge.cli import bounded
 from edge.detectors.settings import TRAINING_DETECTOR, add_detector_options, settings_from_args
 from edge.errors import run_command
-from edge.files import FileError, FileMissingError, check_regular
+from edge.files import FileError, check_regular
 from edge.scoring import DEFAULT_TOP_K
 from trainer.calibration import HOUSEHOLD_STRANGER_RATE
 
@@ -148,9 +148,7 @@ def _regular_input(path: Path) -> None:
     """Refuse a folder, pipe or device where a file is read (a FIFO would hang the read); a
     missing file is left to the command's own check, which names it."""
     try:
-        check_regular(path)
-    except FileMissingError:
-        pass
+        check_regular(path, missing_ok=True)
     except FileError as exc:
         raise ConverterError(str(exc)) from None
 

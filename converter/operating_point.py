@@ -46,7 +46,7 @@ import numpy as np
 
 from edge.detectors import TRAINING_DETECTOR, create_detector
 from edge.embedder import RECOGNITION_EXPOSURE, RECOGNITION_FLIP, Embedder
-from edge.files import FileError, FileMissingError, check_regular
+from edge.files import FileError, check_regular
 from edge.manifest import (
     ModelManifest,
     load_manifest,
@@ -213,9 +213,7 @@ def write_operating_point(model: str | Path, op: OperatingPoint) -> ModelManifes
     cohort_path = model.with_suffix(".cohort.npy")
     for path in (manifest_path, cohort_path):
         try:
-            check_regular(path)
-        except FileMissingError:
-            pass
+            check_regular(path, missing_ok=True)
         except FileError as exc:
             raise ConverterError(f"{exc}; it would be rewritten") from None
     manifest = load_manifest(manifest_path)

@@ -59,13 +59,16 @@ def read_regular(path: str | os.PathLike, max_bytes: int) -> bytes:
     return data
 
 
-def check_regular(path: str | os.PathLike) -> None:
+def check_regular(path: str | os.PathLike, *, missing_ok: bool = False) -> None:
     """Refuse anything but a regular file at ``path`` (following links), before a library that
-    would block on a pipe opens it. :class:`FileMissingError` if nothing is there."""
+    would block on a pipe opens it. :class:`FileMissingError` if nothing is there, unless
+    ``missing_ok`` (a file about to be written, or one the caller names as missing itself)."""
     path = Path(path)
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
+        if missing_ok:
+            return
         raise FileMissingError(f"{path}: no such file") from None
     except OSError as exc:
         raise FileError(f"{path}: cannot read ({exc.strerror or exc})") from None

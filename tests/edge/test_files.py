@@ -39,6 +39,9 @@ def test_missing_is_its_own_error(tmp_path):
         with pytest.raises(FileMissingError) as e:
             call(tmp_path / "absent")
         assert str(e.value) == f"{tmp_path / 'absent'}: no such file"
+    check_regular(tmp_path / "absent", missing_ok=True)  # no error
+    with pytest.raises(FileError, match="a folder"):
+        check_regular(tmp_path, missing_ok=True)  # only a missing file is let through
 
 
 def test_pipes_folders_sockets_and_devices_are_refused_without_blocking(tmp_path):
