@@ -511,7 +511,10 @@ def _final_metrics(cfg: TrainConfig, data: _Data, model) -> tuple[dict, float | 
                 emb, v_labels, 10, 500, cfg.seed
             )
         point, scores_same = holdout_operating_point(
-            flip_fused(model, v_crops), v_labels, cfg.seed, fitted_on=_holdout_label(cfg, v_labels)
+            flip_fused(model, v_crops, emb),
+            v_labels,
+            cfg.seed,
+            fitted_on=_holdout_label(cfg, v_labels),
         )
         confidence = point.pop("confidence")
         metrics["holdout_identities"] = point
@@ -706,10 +709,12 @@ def recalibrate(run: str | Path, faces: FaceSet | None = None, *, progress: bool
     return record
 
 
-def flip_fused(model, crops: np.ndarray) -> np.ndarray:
+def flip_fused(model, crops: np.ndarray, plain: np.ndarray | None = None) -> np.ndarray:
     """Embeddings as the edge computes them by default (``recognition.flip``): the crop and
-    its mirror image embedded, summed and re-normalised."""
-    e = embed(model, crops) + embed(model, np.ascontiguousarray(crops[:, :, ::-1]))
+    its mirror image embedded, summed and re-normalised. ``plain``: the crops' own embeddings
+    when the caller has them already."""
+    plain = embed(model, crops) if plain is None else plain
+    e = plain + embed(model, np.ascontiguousarray(crops[:, :, ::-1]))
     return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
 
