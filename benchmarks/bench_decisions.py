@@ -8,7 +8,10 @@ kind of clips over many seeds, in seconds per variant:
 1. Per seed, the clip and gallery exactly as bench_door makes them (door_clips, ``edge
    enroll``), then every frame once through the daemon's own recognizer
    (``recognizer_from_config`` of the default config: shipped model, YuNet, flip and exposure
-   as shipped). Each face's box, sharpness and embedding are kept (``faces.npz``).
+   as shipped). Each face's box, sharpness and embedding are kept (``faces-<digest>.npz``,
+   named by the settings that made them). A variant that changes how faces are found or
+   embedded (``[detector]``, ``recognition.flip/exposure/zoom/max_faces``) is recorded once
+   more with its own settings, from the same frames.
 2. Per variant, the faces are matched with the variant's threshold and margin and fed frame by
    frame, on the clip's clock (frame ``i`` at ``i / fps``), to the real
    :class:`edge.daemon.tracker.Tracker` and :class:`edge.daemon.decide.Decider` with the
@@ -26,6 +29,8 @@ busy machine that drops frames can differ by a visit or two).
 
     .venv/bin/python -m benchmarks.bench_decisions --seeds 26 --first-seed 10 --write \\
         --variant default: --variant 'vote:tracking.decision="vote"'
+    .venv/bin/python -m benchmarks.bench_decisions --seeds 26 --first-seed 10 \\
+        --variant default: --variant norefine:detector.refine_px=0
 
 A candidate encoder is gated the same way before it ships: ``--model cand.tflite`` enrols,
 records and scores with it (its threshold, cohort and confidence from its manifest), in a
@@ -37,7 +42,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import shlex
@@ -68,10 +75,12 @@ if TYPE_CHECKING:
     from edge.scoring import Scoring
 
 T0 = 1.8e9  # the clip's clock starts here (any wall-clock time; only differences matter)
-#: What a variant may change: what acts after the embedding. Anything else (model, detector,
-#: flip, exposure) changes the recorded faces: a model is compared with ``--model`` (its own
-#: recording, in its own workdir), the rest needs bench_door.
+#: What a variant may change and is only replayed: what acts after the embedding.
 REPLAYABLE = {"tracking": None, "cooldown": None, "recognition": {"threshold", "margin"}}
+#: What a variant may change at the price of a recording of its own (every frame through its
+#: detector and embedder once, kept beside the default's): what makes the faces. The model is
+#: not among them: a candidate encoder is ``--model``, in a workdir of its own (its gallery).
+RECORDED = {"detector": None, "recognition": {"flip", "exposure", "zoom", "max_faces"}}
 
 
 @dataclass(frozen=True)
@@ -89,15 +98,19 @@ class Seen:
         return self
 
 
+def _allowed(table: dict[str, set[str] | None], section: str, key: str) -> bool:
+    return section in table and (table[section] is None or key in table[section])
+
+
 def check_replayable(variant: Variant) -> None:
     for section, table in variant.overrides.items():
-        allowed = REPLAYABLE.get(section, set())
         for key in table:
-            if allowed is not None and key not in allowed:
+            if not (_allowed(REPLAYABLE, section, key) or _allowed(RECORDED, section, key)):
                 raise BenchError(
-                    f"--variant {variant.name}: {section}.{key} changes the recorded faces; "
-                    "replay only varies [tracking], [cooldown] and recognition.threshold/margin "
-                    "(use bench_door)"
+                    f"--variant {variant.name}: {section}.{key} is not replayed; a variant varies "
+                    "[tracking], [cooldown], recognition.threshold/margin (replayed), [detector] "
+                    "and recognition.flip/exposure/zoom/max_faces (recorded again); a model is "
+                    "--model, the rest needs bench_door"
                 )
 
 
@@ -126,15 +139,31 @@ def config_of(variant: Variant, clip: Path):
 
 
 # -- recording ------------------------------------------------------------------------------
-def record(clip: Path, plan: door_clips.ClipPlan, model: str = "") -> None:
-    """Every frame of the clip through the default daemon's recognizer (on ``model`` when
-    given) -> ``faces.npz``."""
+def recorded_with(variant: Variant) -> str:
+    """The settings that made a variant's faces (its [detector] and the recorded
+    ``recognition`` keys, defaults included), as canonical JSON: variants that agree on them
+    share one recording, and a change of default is a new recording, never a stale one."""
+    cfg = config_of(variant, Path())
+    settings = {
+        "detector": dataclasses.asdict(cfg.detector),
+        "recognition": {k: getattr(cfg.recognition, k) for k in sorted(RECORDED["recognition"])},
+    }
+    return json.dumps(settings, sort_keys=True)
+
+
+def faces_file(clip: Path, variant: Variant) -> Path:
+    digest = hashlib.sha256(recorded_with(variant).encode()).hexdigest()[:12]
+    return clip / f"faces-{digest}.npz"
+
+
+def record(clip: Path, plan: door_clips.ClipPlan, variant: Variant) -> None:
+    """Every frame of the clip through the recognizer of the variant's config (its model,
+    detector and embedding options) -> :func:`faces_file`."""
     import cv2
 
     from edge.daemon.loop import recognizer_from_config
 
-    default = with_model(parse_variant("default:"), model)
-    recognizer = recognizer_from_config(config_of(default, clip))
+    recognizer = recognizer_from_config(config_of(variant, clip))
     frame, boxes, sharp, emb = [], [], [], []
     for i in range(plan.frames):
         image = cv2.imread(str(clip / "frames" / f"{i:06d}.jpg"))
@@ -144,12 +173,13 @@ def record(clip: Path, plan: door_clips.ClipPlan, model: str = "") -> None:
             sharp.append(r.sharpness)
             emb.append(r.embedding)
     np.savez(
-        clip / "faces.npz",
+        faces_file(clip, variant),
         frame=np.array(frame, np.int32),
         box=np.array(boxes, np.int32).reshape(-1, 4),
         sharpness=np.array(sharp, np.float32),
         embedding=np.array(emb, np.float32).reshape(len(frame), -1),
         model_id=recognizer.embedder.model_id,
+        recorded_with=recorded_with(variant),
     )
 
 
@@ -201,7 +231,7 @@ def replay(clip: Path, plan: door_clips.ClipPlan, variant: Variant) -> dict:
     from edge.matching import Matcher
 
     cfg = config_of(variant, clip)
-    faces = np.load(clip / "faces.npz")
+    faces = np.load(faces_file(clip, variant))
     model_id = str(faces["model_id"])
     scoring = model_scoring(cfg.recognition.model)
     threshold = None if cfg.recognition.threshold < 0 else cfg.recognition.threshold
@@ -248,29 +278,39 @@ def replay(clip: Path, plan: door_clips.ClipPlan, variant: Variant) -> dict:
 
 
 # -- main ---------------------------------------------------------------------------------------
-def prepare(seed: int, workdir: Path, model: str = "") -> tuple[Path, door_clips.ClipPlan]:
-    """The seed's clip, gallery and recorded faces (made once with ``model``, reused from
-    ``workdir``; a recording by another model is refused)."""
+def prepare(
+    seed: int, workdir: Path, variants: list[Variant], model: str = ""
+) -> tuple[Path, door_clips.ClipPlan]:
+    """The seed's clip, gallery (enrolled with ``model``) and every recording the variants
+    need: made once, reused from ``workdir``; a workdir of another model is refused. The
+    frames are made again (same seed, same pixels) only when a recording is missing."""
     from edge.detectors import create_detector
 
     clip = workdir / f"seed{seed}"
     plan_file = clip / "plan.json"
-    if (clip / "faces.npz").is_file() and plan_file.is_file():
-        recorded_by = str(np.load(clip / "faces.npz")["model_id"])
-        if recorded_by != model_id_of(model):
-            raise BenchError(
-                f"{clip}: recorded with model {recorded_by}, not {model_id_of(model)} "
-                "(give each --model its own --workdir)"
-            )
-        return clip, door_clips.ClipPlan.from_json(json.loads(plan_file.read_text()))
-    shutil.rmtree(clip, ignore_errors=True)
-    plan = make_clip(seed, False, create_detector(), clip)
-    problems = enrol(list(plan.household), SHARED / "lfw", clip / "gallery.npz", model)
-    if problems:
-        raise BenchError(f"seed {seed}: not enrolled: {'; '.join(problems)}")
-    record(clip, plan, model)
-    shutil.rmtree(clip / "frames")
-    plan_file.write_text(json.dumps(plan.to_json()))
+    if (clip / "gallery.npz").is_file() and plan_file.is_file():
+        for done in clip.glob("faces-*.npz"):
+            recorded_by = str(np.load(done)["model_id"])
+            if recorded_by != model_id_of(model):
+                raise BenchError(
+                    f"{clip}: recorded with model {recorded_by}, not {model_id_of(model)} "
+                    "(give each --model its own --workdir)"
+                )
+        plan = door_clips.ClipPlan.from_json(json.loads(plan_file.read_text()))
+    else:
+        shutil.rmtree(clip, ignore_errors=True)
+        plan = make_clip(seed, False, create_detector(), clip)
+        problems = enrol(list(plan.household), SHARED / "lfw", clip / "gallery.npz", model)
+        if problems:
+            raise BenchError(f"seed {seed}: not enrolled: {'; '.join(problems)}")
+        plan_file.write_text(json.dumps(plan.to_json()))
+    missing = {faces_file(clip, v): v for v in variants if not faces_file(clip, v).is_file()}
+    if missing:
+        if not (clip / "frames").is_dir():
+            make_clip(seed, False, create_detector(), clip)
+        for variant in missing.values():
+            record(clip, plan, variant)
+    shutil.rmtree(clip / "frames", ignore_errors=True)
     return clip, plan
 
 
@@ -369,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         summaries = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             began = time.time()
-            clip, plan = prepare(seed, workdir, args.model)
+            clip, plan = prepare(seed, workdir, variants, args.model)
             for v in variants:
                 summaries.append(replay(clip, plan, v))
             print(progress_line(seed, time.time() - began, summaries[-len(variants) :]))

@@ -63,7 +63,14 @@ class Detector(ABC):
             for f in faces
             if f.size >= self.settings.min_face and f.score >= self.settings.score_threshold
         ]
+        if small is not image_bgr:
+            faces = self._refined(image_bgr, faces, small.shape[1] / image_bgr.shape[1])
         return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
+
+    def _refined(self, image_bgr: np.ndarray, faces: list[Face], scale: float) -> list[Face]:
+        """Faces found on a copy downscaled by ``scale``, given finer boxes and landmarks from
+        the full frame where a backend can (YuNet); as they are by default."""
+        return faces
 
     @abstractmethod
     def _detect(self, image_bgr: np.ndarray, min_side: float) -> list[Face]:

@@ -22,7 +22,7 @@ BACKENDS = ("yunet", "haar")
 
 #: Keys that only one backend reads; setting one of them for the other backend is an error.
 BACKEND_KEYS = {
-    "yunet": ("nms_threshold", "top_k"),
+    "yunet": ("nms_threshold", "top_k", "refine_px"),
     "haar": ("scale_factor", "min_neighbors", "refine_eyes"),
 }
 
@@ -50,6 +50,13 @@ class DetectorSettings:
     nms_threshold: float = 0.3
     #: yunet only: candidates kept before suppression.
     top_k: int = 50
+    #: yunet only: when detection ran on a downscaled copy, each face found there is detected
+    #: again in a square of the full frame around it (twice the face's side), resized to this
+    #: many pixels, and takes its box and landmarks from there (0: off). Landmarks found at
+    #: half resolution misalign small faces; this pass costs ~1 ms per face where detecting the
+    #: whole frame at full size costs ~7x the downscaled detection (docs/BENCHMARKS.md,
+    #: "Landmarks at full resolution").
+    refine_px: int = 160
     #: haar only: 1.2 / 3 neighbours took 12 ms per frame at recall 0.983, against 28 ms at
     #: 0.990 for 1.1 / 5 (benchmarks/frames.py door frames searched from 80 px, 300 LFW photos).
     scale_factor: float = 1.2
@@ -79,6 +86,7 @@ class DetectorSettings:
             ("score_threshold", 0.0 <= self.score_threshold <= 1.0, "in [0, 1]"),
             ("nms_threshold", 0.0 < self.nms_threshold <= 1.0, "in (0, 1]"),
             ("top_k", self.top_k >= 1, ">= 1"),
+            ("refine_px", self.refine_px == 0 or self.refine_px >= 32, "0 (off) or >= 32"),
             ("scale_factor", self.scale_factor > 1.0, "> 1"),
             ("min_neighbors", self.min_neighbors >= 1, ">= 1"),
         ]

@@ -18,6 +18,9 @@ from edge.detectors.settings import DetectorSettings
 from edge.errors import DetectorError
 from edge.files import FileError, check_regular
 
+#: The refining pass's square is this many times the face's side: the whole head and some
+#: background, as YuNet saw faces in training.
+REFINE_CONTEXT = 2.0
 SHIPPED_MODEL = (
     Path(__file__).resolve().parents[1] / "models" / "yunet" / "face_detection_yunet_2026may.onnx"
 )
@@ -41,19 +44,11 @@ class YuNetDetector(Detector):
         super().__init__(settings)
         s = self.settings
         path = model_file(s.model)
-        try:
-            self._net = cv2.FaceDetectorYN.create(
-                str(path),
-                "",
-                (320, 320),
-                # Keep low-score candidates here; the base class applies score_threshold.
-                min(s.score_threshold, 0.5),
-                s.nms_threshold,
-                s.top_k,
-            )
-        except cv2.error as exc:
-            msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
-            raise DetectorError(f"detector.model: {path}: not a YuNet ONNX model ({msg})") from None
+        self._net = _create(path, s, (320, 320))
+        # A second network for the refining pass: its input size never changes (switching one
+        # network's size every call costs more than the detection itself).
+        side = s.refine_px
+        self._refine_net = _create(path, s, (side, side)) if side else None
         self.model_path = path
         self._input_size: tuple[int, int] | None = None
 
@@ -62,14 +57,84 @@ class YuNetDetector(Detector):
         if self._input_size != (w, h):
             self._net.setInputSize((w, h))
             self._input_size = (w, h)
-        _, rows = self._net.detect(image_bgr)
-        if rows is None:
-            return []
-        return [
-            Face(
-                box=(float(r[0]), float(r[1]), float(r[2]), float(r[3])),
-                score=float(r[14]),
-                landmarks=np.asarray(r[4:14], np.float32).reshape(5, 2),
-            )
-            for r in rows
-        ]
+        return _faces(self._net.detect(image_bgr)[1])
+
+    def _refined(self, image_bgr: np.ndarray, faces: list[Face], scale: float) -> list[Face]:
+        if self._refine_net is None:
+            return faces
+        return [self._refine(image_bgr, f, scale) for f in faces]
+
+    def _refine(self, image_bgr: np.ndarray, face: Face, scale: float) -> Face:
+        """``face`` with the box and landmarks YuNet finds in a full-resolution square around
+        it (``REFINE_CONTEXT`` times its side), or as it was when that square would be no finer
+        than the copy it was found on, or when the face is not found again there."""
+        side_px = self.settings.refine_px
+        x, y, w, h = face.box
+        side = max(1, round(REFINE_CONTEXT * max(w, h)))
+        zoom = side_px / side
+        if zoom <= scale:
+            return face
+        x0, y0 = round(x + w / 2 - side / 2), round(y + h / 2 - side / 2)
+        square = _square(image_bgr, x0, y0, side, side_px)
+        found = _faces(self._refine_net.detect(square)[1])
+        if not found:
+            return face
+        centre = np.array([side_px / 2, side_px / 2])
+        best = min(found, key=lambda f: np.hypot(*(_centre(f) - centre)))
+        if np.hypot(*(_centre(best) - centre)) > side_px / (2 * REFINE_CONTEXT):
+            return face  # another face in the square, not this one
+        back = best.scaled(1 / zoom, 1 / zoom)
+        bx, by, bw, bh = back.box
+        return Face((bx + x0, by + y0, bw, bh), face.score, back.landmarks + np.float32([x0, y0]))
+
+
+def _create(path: Path, s: DetectorSettings, size: tuple[int, int]) -> cv2.FaceDetectorYN:
+    try:
+        return cv2.FaceDetectorYN.create(
+            str(path),
+            "",
+            size,
+            # Keep low-score candidates here; the base class applies score_threshold.
+            min(s.score_threshold, 0.5),
+            s.nms_threshold,
+            s.top_k,
+        )
+    except cv2.error as exc:
+        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
+        raise DetectorError(f"detector.model: {path}: not a YuNet ONNX model ({msg})") from None
+
+
+def _square(image: np.ndarray, x0: int, y0: int, side: int, out: int) -> np.ndarray:
+    """The ``side``-pixel square of ``image`` at (x0, y0), black outside the frame, resized to
+    ``out`` pixels (area-averaged when it shrinks, so a big face is not aliased)."""
+    inside = image[max(0, y0) : max(0, y0 + side), max(0, x0) : max(0, x0 + side)]
+    padded = cv2.copyMakeBorder(
+        inside,
+        max(0, -y0),
+        side - inside.shape[0] - max(0, -y0),
+        max(0, -x0),
+        side - inside.shape[1] - max(0, -x0),
+        cv2.BORDER_CONSTANT,
+    )
+    shrink = out < side
+    return cv2.resize(
+        padded, (out, out), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    )
+
+
+def _faces(rows: np.ndarray | None) -> list[Face]:
+    if rows is None:
+        return []
+    return [
+        Face(
+            box=(float(r[0]), float(r[1]), float(r[2]), float(r[3])),
+            score=float(r[14]),
+            landmarks=np.asarray(r[4:14], np.float32).reshape(5, 2),
+        )
+        for r in rows
+    ]
+
+
+def _centre(face: Face) -> np.ndarray:
+    x, y, w, h = face.box
+    return np.array([x + w / 2, y + h / 2])

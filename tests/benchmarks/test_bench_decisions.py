@@ -54,12 +54,13 @@ def recorded(tmp_path_factory):
             boxes.append([200 + i, 150, 80, 90])
             embeddings.append(unit(who + 0.1 * rng.normal(size=who.shape)))
     np.savez(
-        clip / "faces.npz",
+        bench_decisions.faces_file(clip, parse_variant("default:")),
         frame=np.array(frames, np.int32),
         box=np.array(boxes, np.int32),
         sharpness=np.full(len(frames), 100.0, np.float32),
         embedding=np.array(embeddings, np.float32),
         model_id=embedder.model_id,
+        recorded_with=bench_decisions.recorded_with(parse_variant("default:")),
     )
     return clip, plan
 
@@ -102,10 +103,28 @@ def test_a_decision_outside_every_visit_is_unattributed(recorded):
     assert len(summary["unattributed"]) == 1
 
 
-@pytest.mark.parametrize("spec", ['m:recognition.model="x.tflite"', "f:recognition.flip=false"])
-def test_variants_that_change_the_recorded_faces_are_refused(spec):
-    with pytest.raises(BenchError, match="changes the recorded faces"):
+@pytest.mark.parametrize("spec", ['m:recognition.model="x.tflite"', "c:camera.fps=5.0"])
+def test_variants_that_cannot_be_replayed_are_refused(spec):
+    with pytest.raises(BenchError, match="is not replayed"):
         bench_decisions.check_replayable(parse_variant(spec))
+
+
+def test_variants_that_change_the_faces_get_their_own_recording(tmp_path):
+    """A detector or embedding option is a recording of its own; replay-only settings and
+    the defaults written out share the default's."""
+    default = parse_variant("default:")
+    for spec in ("norefine:detector.refine_px=0", "f:recognition.flip=false"):
+        bench_decisions.check_replayable(parse_variant(spec))
+        assert bench_decisions.faces_file(tmp_path, parse_variant(spec)) != (
+            bench_decisions.faces_file(tmp_path, default)
+        )
+    from edge.detectors import DetectorSettings
+
+    written_out = f"d:detector.refine_px={DetectorSettings().refine_px}"
+    for spec in ("v:tracking.confirm_frames=3", written_out):
+        assert bench_decisions.faces_file(tmp_path, parse_variant(spec)) == (
+            bench_decisions.faces_file(tmp_path, default)
+        )
 
 
 def test_a_plan_survives_its_json(recorded):
@@ -133,11 +152,11 @@ def test_a_recording_by_another_model_is_refused(recorded, tmp_path, monkeypatch
     shutil.copytree(clip, tmp_path / "seed0")
     (tmp_path / "seed0" / "plan.json").write_text(json.dumps(plan.to_json()))
     # the shipped model's recording is reused as it is
-    reused, reused_plan = bench_decisions.prepare(0, tmp_path)
+    reused, reused_plan = bench_decisions.prepare(0, tmp_path, [parse_variant("default:")])
     assert reused == tmp_path / "seed0" and reused_plan == plan
     monkeypatch.setattr(bench_decisions, "model_id_of", lambda model: "0123456789ab")
     with pytest.raises(BenchError, match="recorded with model .*give each --model its own"):
-        bench_decisions.prepare(0, tmp_path, "/tmp/candidate.tflite")
+        bench_decisions.prepare(0, tmp_path, [], "/tmp/candidate.tflite")
 
 
 def test_a_candidate_is_not_written_into_the_docs(capsys):
