@@ -52,7 +52,8 @@ class DetectorSettings:
     top_k: int = 50
     #: yunet only: when detection ran on a downscaled copy, each face found there is detected
     #: again in a square of the full frame around it (twice the face's side), resized to this
-    #: many pixels, and takes its box and landmarks from there (0: off). Landmarks found at
+    #: many pixels, and takes its landmarks from there (its box stays: sizes keep their meaning)
+    #: (0: off). Landmarks found at
     #: half resolution misalign small faces; this pass costs ~1 ms per face where detecting the
     #: whole frame at full size costs ~7x the downscaled detection (docs/BENCHMARKS.md,
     #: "Landmarks at full resolution").

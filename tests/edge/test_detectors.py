@@ -322,8 +322,9 @@ class _FixedNet:
 
 
 def test_refining_pass_keeps_each_face_and_what_it_cannot_improve(astronaut_bgr):
-    """Two faces side by side keep their own boxes; a face not found again in its square,
-    and any face at full size (no copy), is returned as detected."""
+    """Two faces side by side keep their own boxes and scores and get their own landmarks; a
+    face not found again in its square, and any face at full size (no copy), is returned as
+    detected."""
     face = cv2.resize(astronaut_bgr, (160, 160), interpolation=cv2.INTER_AREA)
     frame = np.full((480, 640, 3), 90, np.uint8)
     frame[100:260, 100:260] = face
@@ -333,7 +334,7 @@ def test_refining_pass_keeps_each_face_and_what_it_cannot_improve(astronaut_bgr)
     assert len(refined) == len(plain) == 2
     for r in refined:
         (p,) = [p for p in plain if abs(p.box[0] - r.box[0]) < 20]  # the same face
-        assert r.score == p.score
+        assert r.box == p.box and r.score == p.score  # sizes keep their meaning
         assert np.abs(r.landmarks - p.landmarks).max() < 8  # moved by pixels, not to the other face
     blind = create_detector(DetectorSettings(min_face=20))
     blind._refine_net = _FixedNet(None)  # finds nothing in any square
