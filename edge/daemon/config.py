@@ -51,7 +51,7 @@ class TrackingConfig:
     max_missed_frames: int = 8
     min_face_px: int = 40
     min_sharpness: float = 20.0
-    confirm_frames: int = 2  # measured against 3 on the door benchmark (docs/BENCHMARKS.md)
+    confirm_frames: int = 3  # 2 named 3 strangers of 312 with refined landmarks (BENCHMARKS.md)
     unknown_frames: int = 5
     instant_above: float = 0.10
     decision: str = "aggregate"  # "aggregate" | "vote" (edge/daemon/strategies.py, measured there)

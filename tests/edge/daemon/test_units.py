@@ -287,7 +287,7 @@ def test_one_clear_frame_is_enough_when_nothing_contradicts_it(decision):
     assert [e.track_frames for e in events] == [3]
     # turned off: the default run of confirm_frames
     events = run_frames(decider(decision, instant_above=-1), Tracker(), alice(10, cos=0.9))
-    assert [e.track_frames for e in events] == [config.TrackingConfig().confirm_frames] == [2]
+    assert [e.track_frames for e in events] == [config.TrackingConfig().confirm_frames] == [3]
 
 
 @pytest.mark.parametrize("decision", DECISIONS)
