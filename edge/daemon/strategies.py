@@ -34,7 +34,10 @@ matches nobody and whose second matches well: its early unmatched frames keep 40
 against the name. ``aggregate`` is the default. With dlib's encoder (the default since
 2026-12-05) a run of ``confirm_frames = 2`` behind the mean named 617 of those visits instead
 of 613 with 3, and 68 of the door benchmark's 72 instead of 66, with no more wrong names; 1
-(the mean alone) named 619 but 3 strangers wrongly: 2 is the default. (An earlier run at a
+(the mean alone) named 619 but 3 strangers wrongly: 2 was the default until 2026-12-07. With
+the detector's landmarks refined at full resolution (``detector.refine_px``) a look-alike's
+frames are steadier too, and 2 named 3 of the 312 strangers where 3 named none and 618 visits
+(docs/BENCHMARKS.md, "Landmarks at full resolution"): 3 is the default. (An earlier run at a
 lower threshold, 0.5725, had found the opposite, 62 vs 60 recognised with 5 vs 3 wrong names in
 3 seeds: with a looser threshold single lucky frames were common enough for the mean to
 collect them.)
