@@ -68,8 +68,8 @@ class Detector(ABC):
         return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
 
     def _refined(self, image_bgr: np.ndarray, faces: list[Face], scale: float) -> list[Face]:
-        """Faces found on a copy downscaled by ``scale``, given finer boxes and landmarks from
-        the full frame where a backend can (YuNet); as they are by default."""
+        """Faces found on a copy downscaled by ``scale``, given finer landmarks from the full
+        frame where a backend can (YuNet); as they are by default."""
         return faces
 
     @abstractmethod

@@ -52,11 +52,10 @@ class DetectorSettings:
     top_k: int = 50
     #: yunet only: when detection ran on a downscaled copy, each face found there is detected
     #: again in a square of the full frame around it (twice the face's side), resized to this
-    #: many pixels, and takes its landmarks from there (its box stays: sizes keep their meaning)
-    #: (0: off). Landmarks found at
-    #: half resolution misalign small faces; this pass costs ~1 ms per face where detecting the
-    #: whole frame at full size costs ~7x the downscaled detection (docs/BENCHMARKS.md,
-    #: "Landmarks at full resolution").
+    #: many pixels, and takes its landmarks from there; its box stays, so sizes keep their
+    #: meaning (0: off). Landmarks found at half resolution misalign small faces; this pass
+    #: costs ~1 ms per face where detecting the whole frame at full size costs ~7x the
+    #: downscaled detection (docs/BENCHMARKS.md, "Landmarks at full resolution").
     refine_px: int = 160
     #: haar only: 1.2 / 3 neighbours took 12 ms per frame at recall 0.983, against 28 ms at
     #: 0.990 for 1.1 / 5 (benchmarks/frames.py door frames searched from 80 px, 300 LFW photos).
