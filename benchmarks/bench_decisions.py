@@ -179,7 +179,6 @@ def record(clip: Path, plan: door_clips.ClipPlan, variant: Variant) -> None:
         sharpness=np.array(sharp, np.float32),
         embedding=np.array(emb, np.float32).reshape(len(frame), -1),
         model_id=recognizer.embedder.model_id,
-        recorded_with=recorded_with(variant),
     )
 
 
@@ -304,11 +303,12 @@ def prepare(
         if problems:
             raise BenchError(f"seed {seed}: not enrolled: {'; '.join(problems)}")
         plan_file.write_text(json.dumps(plan.to_json()))
-    missing = {faces_file(clip, v): v for v in variants if not faces_file(clip, v).is_file()}
+    wanted = {faces_file(clip, v): v for v in variants}  # variants that agree share a file
+    missing = [v for path, v in wanted.items() if not path.is_file()]
     if missing:
         if not (clip / "frames").is_dir():
             make_clip(seed, False, create_detector(), clip)
-        for variant in missing.values():
+        for variant in missing:
             record(clip, plan, variant)
     shutil.rmtree(clip / "frames", ignore_errors=True)
     return clip, plan

@@ -178,7 +178,8 @@ def main() -> None:
         f"(110-180 px), pasted on a synthetic scene (`benchmarks/frames.py`); detection on a copy "
         f"downscaled to {args.detect_width} px wide (YuNet then refines each face at full "
         "resolution, `detector.refine_px`; `yunet unrefined` without that pass). Times are "
-        "medians in milliseconds; matching against a 10-person, 50-sample gallery. `threads` = OpenCV threads = LiteRT threads.",
+        "medians in milliseconds; matching against a 10-person, 50-sample gallery. "
+        "`threads` = OpenCV threads = LiteRT threads.",
         "",
         markdown_table(
             [

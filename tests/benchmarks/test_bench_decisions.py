@@ -60,7 +60,6 @@ def recorded(tmp_path_factory):
         sharpness=np.full(len(frames), 100.0, np.float32),
         embedding=np.array(embeddings, np.float32),
         model_id=embedder.model_id,
-        recorded_with=bench_decisions.recorded_with(parse_variant("default:")),
     )
     return clip, plan
 
