@@ -152,7 +152,7 @@ def int8_ms_per_face(input_size: int, width: float, runs: int = 300) -> float:
     import numpy as np
 
     from converter.convert import convert
-    from edge.embedder import interpreter_class
+    from edge.litert import interpreter_class
     from trainer.model import build_encoder
 
     faces = np.random.default_rng(0).integers(0, 256, (32, input_size, input_size, 3), np.uint8)

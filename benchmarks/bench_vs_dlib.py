@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._report import markdown_table, write_section
 from benchmarks.frames import LFW, SHARED, door_frames
+from benchmarks.timing import interleaved_ms
 from converter.embed import pair_index, pair_scores
 from edge.align import align_face
 from edge.detectors import DetectorSettings, create_detector
@@ -157,34 +158,17 @@ def embed_all(pipeline, files: list[Path]) -> np.ndarray:
     return np.stack(out)
 
 
-def per_face_ms(pipeline, image: np.ndarray, repeats: int) -> float:
+def face_work(pipeline, image: np.ndarray) -> Callable[[], object]:
+    """One face's embedding by ``pipeline`` (for doorface as shipped: with its cohort offset,
+    part of each face's cost)."""
     if isinstance(pipeline, Ours):
         crop, scoring = pipeline.crop(image), pipeline.embedder.scoring
-        if pipeline.shipped:  # the cohort offset of each face is part of its cost
-            work = lambda: scoring.offsets(pipeline.embedder.embed(crop))  # noqa: E731
-        else:
-            work = lambda: pipeline.embedder.embed(crop)  # noqa: E731
-    else:
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        box = pipeline.locate(rgb)
-        work = lambda: pipeline.fr.face_encodings(rgb, box)  # noqa: E731
-    work()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
-
-
-def frame_ms(pipeline, frames: list[np.ndarray]) -> float:
-    pipeline.frame(frames[0])
-    times = []
-    for frame in frames:
-        t0 = time.perf_counter()
-        pipeline.frame(frame)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
+        if pipeline.shipped:
+            return lambda: scoring.offsets(pipeline.embedder.embed(crop))
+        return lambda: pipeline.embedder.embed(crop)
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    box = pipeline.locate(rgb)
+    return lambda: pipeline.fr.face_encodings(rgb, box)
 
 
 RSS_PREAMBLE = """
@@ -284,7 +268,8 @@ def main() -> None:
 
     shipped = Ours(model, shipped=True)
     results = {}
-    for pipeline in (Ours(model, shipped=False), shipped, Dlib()):
+    pipelines = (Ours(model, shipped=False), shipped, Dlib())
+    for pipeline in pipelines:
         t0 = time.perf_counter()
         emb = embed_all(pipeline, files)
         seconds = time.perf_counter() - t0
@@ -298,11 +283,15 @@ def main() -> None:
             "one_shot": one_shot,
             "misses": pipeline.misses,
             "images": len(files),
-            "embed_ms": per_face_ms(pipeline, probe, 200 if isinstance(pipeline, Ours) else 30),
-            "frame_ms": frame_ms(pipeline, frames),
             "throughput": len(files) / seconds,
         }
         print(pipeline.name, results[pipeline.name], flush=True)
+    faces = {p.name: face_work(p, probe) for p in pipelines}
+    per_face = interleaved_ms({name: lambda _, w=w: w() for name, w in faces.items()}, [0] * 40)
+    per_frame = interleaved_ms({p.name: p.frame for p in pipelines}, frames)
+    for name in results:
+        results[name] |= {"embed_ms": per_face[name], "frame_ms": per_frame[name]}
+    print("times (interleaved)", per_face, per_frame, flush=True)
     size_ours, size_dlib = sizes(model)
     size_shipped = size_ours + cohort_mib(shipped.embedder)
     rss_ours, rss_dlib = peak_rss_mb(model, True), peak_rss_mb(model, False)
@@ -358,7 +347,10 @@ def main() -> None:
             "doorface twice: the int8 model's own cosine, and as the edge runs it by default "
             f"(flip fusion {RECOGNITION_FLIP}, exposure normalisation {RECOGNITION_EXPOSURE}, "
             "cohort-normalised scores; its times include the mirrored crop's embedding and the "
-            "cohort offsets). The last column compares the shipped pipeline with face_recognition.",
+            "cohort offsets). Times are medians with the three pipelines taking turns, five runs "
+            "each after an untimed one (`benchmarks/timing.py`: 40 runs of one face, 40 frames), "
+            "so the machine's drift weighs on all three alike. The last column compares the "
+            "shipped pipeline with face_recognition.",
             "",
             markdown_table(
                 [

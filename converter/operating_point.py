@@ -127,26 +127,13 @@ def fit_operating_point(
     :data:`DOORFACE_THRESHOLD`) and fit again there."""
     from converter.errors import ConverterError
     from trainer.augment import door_probes
-    from trainer.cache import DEFAULT_CACHE
-    from trainer.calibration import holdout_operating_point, household_threshold
-    from trainer.data import load_faces, split_by_identity
+    from trainer.calibration import household_threshold
 
     # the model's own embeddings: a cohort the manifest may already name is not needed (and a
     # stale one must not stop a re-fit)
     manifest = replace(load_manifest(manifest_path_for(Path(model))), cohort=None)
     embedder = Embedder(model, manifest=manifest, flip=flip, exposure=exposure)
-    faces = load_faces(
-        list(roots),
-        embedder.input_size,
-        detector=create_detector(TRAINING_DETECTOR),
-        exclude_pairs=list(exclude_pairs),
-        cache_dir=cache_dir or DEFAULT_CACHE,
-        progress=progress,
-        preprocessing=embedder.preprocessing,
-    )
-    train, held = split_by_identity(faces, val_fraction, seed)
-    if held is None:
-        raise ConverterError("the split held out no identities: raise --val-fraction")
+    train, held = _split(embedder, roots, exclude_pairs, seed, val_fraction, cache_dir, progress)
     held_emb = embedder.embed(held.crops)
     how = f"{_how(flip, exposure)}{embedder.manifest.quantization} embeddings"
     scoring, templates, record = Scoring(0.0), None, None
@@ -159,27 +146,14 @@ def fit_operating_point(
     if rescale and record is None:
         raise ConverterError("--rescale: needs the cohort (drop --no-cohort)")
     people = len(np.unique(held.labels))
-    fitted_on = (
-        f"held-out identities of trainer seed {seed} ({people} people, {len(held.labels)} "
-        f"faces), {how}{', cohort-normalised' if cohort else ''}"
+    fit = _HeldOutFit(
+        held_emb,
+        held.labels,
+        seed,
+        stranger_rate,
+        fitted_on=f"held-out identities of trainer seed {seed} ({people} people, "
+        f"{len(held.labels)} faces), {how}{', cohort-normalised' if cohort else ''}",
     )
-
-    def fit(scoring: Scoring) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(holdout metrics with the household point, confidence block) on this scale."""
-        try:
-            point, _ = holdout_operating_point(
-                held_emb, held.labels, seed, fitted_on=fitted_on, scoring=scoring
-            )
-            confidence = point.pop("confidence")
-            point["household"] = household_threshold(
-                held_emb, held.labels, scoring, stranger_rate=stranger_rate, seed=seed
-            )
-        except ValueError as exc:  # too few held-out people or pairs for the fit
-            raise ConverterError(
-                f"held-out identities ({people} people): {exc}; raise --val-fraction or add data"
-            ) from None
-        return point, confidence
-
     point, confidence = fit(scoring)
     if rescale:  # map this fit's slope and threshold onto doorface's, then fit again there
         assert record is not None
@@ -198,6 +172,71 @@ def fit_operating_point(
         threshold=point["household"]["threshold"],
     )
     return OperatingPoint(point["household"]["threshold"], confidence, point, templates, record)
+
+
+def _split(
+    embedder: Embedder,
+    roots: list[str | Path],
+    exclude_pairs: list[str | Path],
+    seed: int,
+    val_fraction: float,
+    cache_dir: str | Path | None,
+    progress: bool,
+) -> tuple[Any, Any]:
+    """(training faces, held-out faces) exactly as a trainer run with these roots, exclusions
+    and seed split them, cut as this model's preprocessing cuts them."""
+    from converter.errors import ConverterError
+    from trainer.cache import DEFAULT_CACHE
+    from trainer.data import load_faces, split_by_identity
+
+    faces = load_faces(
+        list(roots),
+        embedder.input_size,
+        detector=create_detector(TRAINING_DETECTOR),
+        exclude_pairs=list(exclude_pairs),
+        cache_dir=cache_dir or DEFAULT_CACHE,
+        progress=progress,
+        preprocessing=embedder.preprocessing,
+    )
+    train, held = split_by_identity(faces, val_fraction, seed)
+    if held is None:
+        raise ConverterError("the split held out no identities: raise --val-fraction")
+    return train, held
+
+
+@dataclass(frozen=True)
+class _HeldOutFit:
+    """Fits the operating point on the held-out identities' embeddings, on a given scale."""
+
+    embeddings: np.ndarray
+    labels: np.ndarray
+    seed: int
+    stranger_rate: float
+    fitted_on: str
+
+    def __call__(self, scoring: Scoring) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(holdout metrics with the household point, confidence block) on this scale."""
+        from converter.errors import ConverterError
+        from trainer.calibration import holdout_operating_point, household_threshold
+
+        try:
+            point, _ = holdout_operating_point(
+                self.embeddings, self.labels, self.seed, fitted_on=self.fitted_on, scoring=scoring
+            )
+            confidence = point.pop("confidence")
+            point["household"] = household_threshold(
+                self.embeddings,
+                self.labels,
+                scoring,
+                stranger_rate=self.stranger_rate,
+                seed=self.seed,
+            )
+        except ValueError as exc:  # too few held-out people or pairs for the fit
+            people = len(np.unique(self.labels))
+            raise ConverterError(
+                f"held-out identities ({people} people): {exc}; raise --val-fraction or add data"
+            ) from None
+        return point, confidence
 
 
 def write_operating_point(model: str | Path, op: OperatingPoint) -> ModelManifest:

@@ -1,19 +1,10 @@
-"""Embeddings from a ``.tflite`` encoder on the LiteRT interpreter (no TensorFlow).
-
-LiteRT (``ai-edge-litert``) is the default: it is TensorFlow Lite's maintained successor, has
-wheels for x86_64 and aarch64 on Python 3.10+, and runs int8 models with XNNPACK far faster than
-the frozen ``tflite-runtime`` (which stops at Python 3.11 and numpy 1). ``tflite-runtime`` is
-used only when LiteRT is not installed.
-"""
+"""Embeddings from a ``.tflite`` encoder on the LiteRT interpreter (no TensorFlow; loaded by
+:mod:`edge.litert`, which runs int8 models with XNNPACK far faster than the frozen
+``tflite-runtime``, stopped at Python 3.11 and numpy 1)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -22,6 +13,7 @@ from edge.align import TEMPLATES
 from edge.errors import ModelError
 from edge.exposure import normalise_exposure
 from edge.files import FileError, FileMissingError, check_regular
+from edge.litert import interpreter_class, quiet_native_stderr
 from edge.manifest import ModelManifest, load_manifest, manifest_path_for, sha256_file
 from edge.scoring import Scoring, load_cohort
 
@@ -46,41 +38,6 @@ MAX_THREADS = 64
 ZOOM_IN = 0.08
 
 _DTYPES = {"int8": np.int8, "uint8": np.uint8, "float32": np.float32, "float16": np.float16}
-
-
-def interpreter_class() -> Any:
-    """LiteRT's Interpreter, or tflite-runtime's where only that is installed."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
-        except ImportError:
-            raise ModelError(
-                "no TFLite runtime: pip install ai-edge-litert (or doorface[edge])"
-            ) from None
-    return Interpreter
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Hide the runtime's native INFO lines ("Created TensorFlow Lite XNNPACK delegate") that
-    would otherwise break one-line CLI output. Errors still arrive as Python exceptions."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
 
 
 def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -157,7 +114,7 @@ class Embedder:
         if verify_sha256 and sha256_file(path) != self.manifest.tflite_sha256:
             raise ModelError(f"{path}: sha256 differs from its manifest (wrong or damaged file)")
         try:
-            with _quiet_native_stderr():
+            with quiet_native_stderr():
                 self._interp = interpreter_class()(
                     model_path=str(path), num_threads=max(1, threads)
                 )

@@ -166,11 +166,44 @@ def household_threshold(
     asks, so different scorings are set to the same risk. Rates are per photo; the daemon's
     multi-frame vote lowers them per visit.
     """
-    rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
     probes = embeddings if probes is None else probes
     if len(probes) != len(embeddings):
         raise ValueError(f"{len(probes)} probes for {len(embeddings)} embeddings")
+    v_top, v_right, s_top = _household_draws(
+        embeddings, probes, labels, scoring, members, draws, margin, seed
+    )
+    # the loosest threshold naming at most stranger_rate of them: just above the k-th best
+    if threshold is None:
+        k = int(np.floor(stranger_rate * len(s_top)))
+        threshold = float(np.nextafter(np.sort(s_top)[::-1][k], np.inf))
+    named = v_top >= threshold
+    return {
+        "threshold": threshold,
+        "stranger_rate": float(np.mean(s_top >= threshold)),
+        "members_named_right": float(np.mean(named & v_right)),
+        "members_named_wrong": float(np.mean(named & ~v_right)),
+        "members": members,
+        "draws": draws,
+        "visitor_photos": len(v_top),
+        "stranger_photos": len(s_top),
+    }
+
+
+def _household_draws(
+    embeddings: np.ndarray,
+    probes: np.ndarray,
+    labels: np.ndarray,
+    scoring: Scoring,
+    members: int,
+    draws: int,
+    margin: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Over every draw of :func:`household_threshold`: each visitor photo's best score where
+    it clears the runner-up by ``margin`` (else -inf), whether its best match is its owner,
+    and each stranger photo's margin-cleared best score."""
+    rng = np.random.default_rng(seed)
     per = {label: np.flatnonzero(labels == label) for label in np.unique(labels)}
     multi = [label for label, rows in per.items() if len(rows) >= 2]
     if len(multi) < members or len(per) <= members:
@@ -199,21 +232,7 @@ def household_threshold(
             if right is not None:
                 right.append(scores.argmax(axis=1) == np.asarray(owner))
     v_top, v_right, s_top = (np.concatenate(x) for x in (visitor_top, visitor_right, stranger_top))
-    # the loosest threshold naming at most stranger_rate of them: just above the k-th best
-    if threshold is None:
-        k = int(np.floor(stranger_rate * len(s_top)))
-        threshold = float(np.nextafter(np.sort(s_top)[::-1][k], np.inf))
-    named = v_top >= threshold
-    return {
-        "threshold": threshold,
-        "stranger_rate": float(np.mean(s_top >= threshold)),
-        "members_named_right": float(np.mean(named & v_right)),
-        "members_named_wrong": float(np.mean(named & ~v_right)),
-        "members": members,
-        "draws": draws,
-        "visitor_photos": len(v_top),
-        "stranger_photos": len(s_top),
-    }
+    return v_top, v_right, s_top
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -37,126 +37,17 @@ def _add_train(sub) -> None:
     )
     t.add_argument("roots", nargs="+", help="data roots laid out ROOT/Person/image.jpg")
     t.add_argument("--out", default="runs/default", help="output folder")
-    t.add_argument(
-        "--input-size", type=bounded(int, 32), default=64, help="aligned crop side (pixels)"
-    )
-    t.add_argument("--embedding-size", type=bounded(int, 1), default=128)
-    t.add_argument(
-        "--width",
-        type=bounded(float, 0, low_open=True),
-        default=1.0,
-        help="channel width multiplier",
-    )
-    t.add_argument(
-        "--activation",
-        choices=["relu", "prelu"],
-        default="relu",
-        help="relu: 20x faster int8 on LiteRT/XNNPACK than MobileFaceNet's prelu (measured)",
-    )
-    t.add_argument(
-        "--loss",
-        default="semihard",
-        choices=["semihard", "batchhard", "staged", "contrastive", "koch"],
-        help="metric loss; 'staged' = semi-hard, then batch-hard after --staged-switch",
-    )
-    t.add_argument(
-        "--margin", type=bounded(float, 0), default=0.2, help="triplet margin (squared distance)"
-    )
-    t.add_argument(
-        "--staged-switch",
-        type=bounded(float, 0, 1),
-        default=0.6,
-        help="progress at which 'staged' turns batch-hard",
-    )
-    t.add_argument(
-        "--head",
-        default="none",
-        choices=["none", "cosface", "arcface"],
-        help="margin-softmax head used only in training",
-    )
-    t.add_argument("--head-weight", type=bounded(float, 0), default=1.0)
-    t.add_argument(
-        "--teacher",
-        default="none",
-        choices=["none", "dlib"],
-        help="distil from a teacher's centred embeddings (needs doorface[teacher])",
-    )
-    t.add_argument("--teacher-weight", type=bounded(float, 0), default=1.0)
-    t.add_argument(
-        "--relational-weight",
-        type=bounded(float, 0),
-        default=0.0,
-        help="also match the teacher's pairwise cosine similarities within a batch",
-    )
-    t.add_argument(
-        "--teacher-margin-max",
-        type=bounded(float, 0),
-        default=0.0,
-        help="semi-hard margins per triplet from --margin up to this, set by the teacher's "
-        "distances (triplet distillation; 0: one fixed margin)",
-    )
-    t.add_argument(
-        "--teacher-minutes",
-        type=bounded(float, 0),
-        default=0.0,
-        help="stop embedding teacher faces after this long (0: all); the rest get no target",
-    )
-    t.add_argument("--p", type=bounded(int, 2), default=32, help="identities per batch")
-    t.add_argument("--k", type=bounded(int, 2), default=4, help="images per identity")
-    t.add_argument(
-        "--singletons",
-        type=bounded(int, 0),
-        default=8,
-        help="one-image identities per batch (negatives)",
-    )
-    t.add_argument("--steps-per-epoch", type=bounded(int, 1), default=200)
-    t.add_argument(
-        "--epochs",
-        type=bounded(int, 1),
-        default=1000,
-        help="upper bound; --time-budget usually ends first",
-    )
-    t.add_argument(
-        "--time-budget",
-        type=bounded(float, 0),
-        default=0.0,
-        metavar="MINUTES",
-        help="stop after this many training minutes (0: none)",
-    )
-    t.add_argument("--lr", type=bounded(float, 0, low_open=True), default=2e-3)
-    t.add_argument("--warmup-steps", type=bounded(int, 0), default=200)
-    t.add_argument("--weight-decay", type=bounded(float, 0), default=5e-4)
-    t.add_argument(
-        "--val-fraction",
-        type=bounded(float, 0, 1, high_open=True),
-        default=0.05,
-        help="identities held out for validation",
-    )
-    t.add_argument(
-        "--monitor-pairs", default="", help="LFW pairs file scored every epoch (monitoring only)"
-    )
-    t.add_argument("--monitor-root", default="", help="image root of --monitor-pairs")
-    t.add_argument(
-        "--exclude-pairs",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="leave every person named in this LFW pairs file out of training (repeatable)",
-    )
-    t.add_argument("--cache", default=str(DEFAULT_CACHE), help="face cache folder")
-    add_detector_options(t, TRAINING_DETECTOR)
+    _train_model_options(t)
+    _train_loss_options(t)
+    _train_teacher_options(t)
+    _train_schedule_options(t)
+    _train_data_options(t)
     t.add_argument("--seed", type=bounded(int, 0), default=0)
     t.add_argument(
         "--threads",
         type=bounded(int, 0, MAX_THREADS),
         default=0,
         help="TensorFlow intra-op threads (0: all)",
-    )
-    t.add_argument(
-        "--augment",
-        choices=["basic", "door", "none"],
-        default="basic",
-        help="door: also small faces, side light, darkness, motion blur, JPEG (trainer/augment.py)",
     )
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     t.add_argument(
@@ -167,6 +58,140 @@ def _add_train(sub) -> None:
         "float); fresh optimizer and schedule",
     )
     t.add_argument("--quiet", action="store_true")
+
+
+def _train_model_options(t: argparse.ArgumentParser) -> None:
+    g = t.add_argument_group("encoder")
+    g.add_argument(
+        "--input-size", type=bounded(int, 32), default=64, help="aligned crop side (pixels)"
+    )
+    g.add_argument("--embedding-size", type=bounded(int, 1), default=128)
+    g.add_argument(
+        "--width",
+        type=bounded(float, 0, low_open=True),
+        default=1.0,
+        help="channel width multiplier",
+    )
+    g.add_argument(
+        "--activation",
+        choices=["relu", "prelu"],
+        default="relu",
+        help="relu: 20x faster int8 on LiteRT/XNNPACK than MobileFaceNet's prelu (measured)",
+    )
+
+
+def _train_loss_options(t: argparse.ArgumentParser) -> None:
+    g = t.add_argument_group("loss")
+    g.add_argument(
+        "--loss",
+        default="semihard",
+        choices=["semihard", "batchhard", "staged", "contrastive", "koch"],
+        help="metric loss; 'staged' = semi-hard, then batch-hard after --staged-switch",
+    )
+    g.add_argument(
+        "--margin", type=bounded(float, 0), default=0.2, help="triplet margin (squared distance)"
+    )
+    g.add_argument(
+        "--staged-switch",
+        type=bounded(float, 0, 1),
+        default=0.6,
+        help="progress at which 'staged' turns batch-hard",
+    )
+    g.add_argument(
+        "--head",
+        default="none",
+        choices=["none", "cosface", "arcface"],
+        help="margin-softmax head used only in training",
+    )
+    g.add_argument("--head-weight", type=bounded(float, 0), default=1.0)
+
+
+def _train_teacher_options(t: argparse.ArgumentParser) -> None:
+    g = t.add_argument_group("distillation")
+    g.add_argument(
+        "--teacher",
+        default="none",
+        choices=["none", "dlib"],
+        help="distil from a teacher's centred embeddings (needs doorface[teacher])",
+    )
+    g.add_argument("--teacher-weight", type=bounded(float, 0), default=1.0)
+    g.add_argument(
+        "--relational-weight",
+        type=bounded(float, 0),
+        default=0.0,
+        help="also match the teacher's pairwise cosine similarities within a batch",
+    )
+    g.add_argument(
+        "--teacher-margin-max",
+        type=bounded(float, 0),
+        default=0.0,
+        help="semi-hard margins per triplet from --margin up to this, set by the teacher's "
+        "distances (triplet distillation; 0: one fixed margin)",
+    )
+    g.add_argument(
+        "--teacher-minutes",
+        type=bounded(float, 0),
+        default=0.0,
+        help="stop embedding teacher faces after this long (0: all); the rest get no target",
+    )
+
+
+def _train_schedule_options(t: argparse.ArgumentParser) -> None:
+    g = t.add_argument_group("batches and schedule")
+    g.add_argument("--p", type=bounded(int, 2), default=32, help="identities per batch")
+    g.add_argument("--k", type=bounded(int, 2), default=4, help="images per identity")
+    g.add_argument(
+        "--singletons",
+        type=bounded(int, 0),
+        default=8,
+        help="one-image identities per batch (negatives)",
+    )
+    g.add_argument("--steps-per-epoch", type=bounded(int, 1), default=200)
+    g.add_argument(
+        "--epochs",
+        type=bounded(int, 1),
+        default=1000,
+        help="upper bound; --time-budget usually ends first",
+    )
+    g.add_argument(
+        "--time-budget",
+        type=bounded(float, 0),
+        default=0.0,
+        metavar="MINUTES",
+        help="stop after this many training minutes (0: none)",
+    )
+    g.add_argument("--lr", type=bounded(float, 0, low_open=True), default=2e-3)
+    g.add_argument("--warmup-steps", type=bounded(int, 0), default=200)
+    g.add_argument("--weight-decay", type=bounded(float, 0), default=5e-4)
+    g.add_argument(
+        "--val-fraction",
+        type=bounded(float, 0, 1, high_open=True),
+        default=0.05,
+        help="identities held out for validation",
+    )
+
+
+def _train_data_options(t: argparse.ArgumentParser) -> None:
+    g = t.add_argument_group("data")
+    g.add_argument(
+        "--monitor-pairs", default="", help="LFW pairs file scored every epoch (monitoring only)"
+    )
+    g.add_argument("--monitor-root", default="", help="image root of --monitor-pairs")
+    g.add_argument(
+        "--exclude-pairs",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="leave every person named in this LFW pairs file out of training (repeatable)",
+    )
+    g.add_argument("--cache", default=str(DEFAULT_CACHE), help="face cache folder")
+    add_detector_options(t, TRAINING_DETECTOR)
+    g.add_argument(
+        "--augment",
+        choices=["basic", "door", "none"],
+        default="basic",
+        help="door: also small faces, side light, darkness, motion blur, JPEG (trainer/augment.py)",
+    )
 
 
 def _add_prune_dlib(sub) -> None:

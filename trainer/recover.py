@@ -45,7 +45,7 @@ def _dequantize(detail: dict, values: np.ndarray) -> np.ndarray:
 def folded_weights(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
     """Layer name -> (Keras-layout kernel, folded bias, op) for every convolution of an int8
     encoder. Conv kernels come out (kh, kw, in, out); depthwise kernels (kh, kw, C, 1)."""
-    from edge.embedder import interpreter_class
+    from edge.litert import interpreter_class
 
     interpreter = interpreter_class()(model_path=str(path))
     interpreter.allocate_tensors()

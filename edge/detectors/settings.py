@@ -6,7 +6,7 @@
 :func:`edge.detectors.create_detector`. Errors name the real key (``detector.backend``).
 
 Defaults: YuNet, shipped inside the package, on a copy downscaled to 320 pixels wide (a
-640x480 frame in ~3 ms on one core). The trainer and the converter use the same settings with
+640x480 frame in ~3 ms on one x86 core, on LiteRT). The trainer and the converter use the same settings with
 ``detect_width = 0`` (:data:`TRAINING_DETECTOR`): their photos are small (LFW is 250x250), and
 every landmark should be as precise as possible, since alignment errors become training noise.
 """
@@ -29,11 +29,13 @@ BACKEND_KEYS = {
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    #: yunet: 5 real landmarks, ~3 ms per 640x480 frame. haar: the explicit fallback; boxes
+    #: yunet: 5 real landmarks, ~3 ms per 640x480 frame (LiteRT; 6 on OpenCV's DNN module,
+    #: which ran it until 2026-12-07). haar: the explicit fallback; boxes
     #: only, landmarks placed from the box, so alignment is coarser (edge/detectors/haar.py).
     backend: str = "yunet"
-    #: The backend's model file: a YuNet ONNX or a Haar cascade XML. "" = the one shipped
-    #: (edge/models/yunet/face_detection_yunet_2026may.onnx; OpenCV's frontal-face cascade).
+    #: The backend's model file: a YuNet converted by ``converter import-yunet`` (.tflite) or a
+    #: Haar cascade XML. "" = the one shipped (edge/models/yunet/face_detection_yunet_2026may
+    #: .tflite, from opencv_zoo's ONNX beside it; OpenCV's frontal-face cascade).
     model: str = ""
     #: Detect on a copy downscaled to at most this width (0: full size). Speed for recall:
     #: YuNet loses faces narrower than ~10 px in the copy (the astronaut's face is found at
@@ -116,7 +118,8 @@ def add_detector_options(
         "--detector-model",
         default=defaults.model,
         metavar="FILE",
-        help="detector.model: YuNet .onnx or Haar cascade .xml (default: the shipped one)",
+        help="detector.model: YuNet .tflite (converter import-yunet) or Haar cascade .xml "
+        "(default: the shipped one)",
     )
     group.add_argument(
         "--detect-width",

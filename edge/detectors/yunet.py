@@ -1,13 +1,16 @@
-"""YuNet (OpenCV's ``FaceDetectorYN``): boxes and 5 real landmarks; ~3 ms for a 640x480
-frame detected at 320 pixels wide on one x86 core.
+"""YuNet: boxes and 5 real landmarks; ~3 ms for a 640x480 frame detected at 320 pixels wide
+on one x86 core, run on LiteRT (:mod:`edge.detectors.yunet_litert`; OpenCV's DNN module took
+twice that for the same faces).
 
-The model ships inside the package (:data:`SHIPPED_MODEL`, opencv_zoo, MIT licence; authors
-and licence text in ``edge/models/yunet/``), so nothing has to be downloaded or configured;
-``detector.model`` points at another YuNet ONNX.
+The model ships inside the package (:data:`SHIPPED_MODEL`: opencv_zoo's ONNX, MIT licence,
+converted by ``converter import-yunet``; authors and licence text in ``edge/models/yunet/``),
+so nothing has to be downloaded or configured; ``detector.model`` points at another YuNet
+converted the same way.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import cv2
@@ -15,19 +18,21 @@ import numpy as np
 
 from edge.detectors.base import Detector, Face
 from edge.detectors.settings import DetectorSettings
+from edge.detectors.yunet_litert import YuNetNet, source_of
 from edge.errors import DetectorError
 from edge.files import FileError, check_regular
+from edge.manifest import DetectorRecord
 
 #: The refining pass's square is this many times the face's side: the whole head and some
 #: background, as YuNet saw faces in training.
 REFINE_CONTEXT = 2.0
 SHIPPED_MODEL = (
-    Path(__file__).resolve().parents[1] / "models" / "yunet" / "face_detection_yunet_2026may.onnx"
+    Path(__file__).resolve().parents[1] / "models" / "yunet" / "face_detection_yunet_2026may.tflite"
 )
 
 
 def model_file(configured: str) -> Path:
-    """The ONNX to load: ``detector.model`` when set, else the shipped one."""
+    """The TFLite file to load: ``detector.model`` when set, else the shipped one."""
     path = Path(configured).expanduser() if configured else SHIPPED_MODEL
     try:
         check_regular(path)  # a folder, or a named pipe that would block the loader
@@ -44,20 +49,21 @@ class YuNetDetector(Detector):
         super().__init__(settings)
         s = self.settings
         path = model_file(s.model)
-        self._net = _create(path, s, (320, 320))
-        # A second network for the refining pass: its input size never changes (switching one
-        # network's size every call costs more than the detection itself).
-        side = s.refine_px
-        self._refine_net = _create(path, s, (side, side)) if side else None
+        self._net = _create(path, s)
+        # A second network for the refining pass: its input size never changes (resizing one
+        # interpreter every call costs more than the detection itself).
+        self._refine_net = _create(path, s) if s.refine_px else None
         self.model_path = path
-        self._input_size: tuple[int, int] | None = None
+
+    @functools.cached_property
+    def record(self) -> DetectorRecord:
+        """The ONNX the file was converted from (its sidecar names it), so that models trained
+        on faces OpenCV found with that ONNX match; the file itself without a sidecar."""
+        source = source_of(self.model_path)
+        return DetectorRecord(self.name, *source) if source else super().record
 
     def _detect(self, image_bgr: np.ndarray, min_side: float) -> list[Face]:
-        h, w = image_bgr.shape[:2]
-        if self._input_size != (w, h):
-            self._net.setInputSize((w, h))
-            self._input_size = (w, h)
-        return _faces(self._net.detect(image_bgr)[1])
+        return _faces(self._net.detect(image_bgr))
 
     def _refined(self, image_bgr: np.ndarray, faces: list[Face], scale: float) -> list[Face]:
         if self._refine_net is None:
@@ -76,7 +82,7 @@ class YuNetDetector(Detector):
             return face
         x0, y0 = round(x + w / 2 - side / 2), round(y + h / 2 - side / 2)
         square = _square(image_bgr, x0, y0, side, side_px)
-        found = _faces(self._refine_net.detect(square)[1])
+        found = _faces(self._refine_net.detect(square))
         if not found:
             return face
         centre = np.array([side_px / 2, side_px / 2])
@@ -90,20 +96,17 @@ class YuNetDetector(Detector):
         return Face(face.box, face.score, landmarks.astype(np.float32))
 
 
-def _create(path: Path, s: DetectorSettings, size: tuple[int, int]) -> cv2.FaceDetectorYN:
-    try:
-        return cv2.FaceDetectorYN.create(
-            str(path),
-            "",
-            size,
-            # Keep low-score candidates here; the base class applies score_threshold.
-            min(s.score_threshold, 0.5),
-            s.nms_threshold,
-            s.top_k,
-        )
-    except cv2.error as exc:
-        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
-        raise DetectorError(f"detector.model: {path}: not a YuNet ONNX model ({msg})") from None
+def _create(path: Path, s: DetectorSettings) -> YuNetNet:
+    return YuNetNet(
+        path,
+        # Keep low-score candidates here; the base class applies score_threshold.
+        score_threshold=min(s.score_threshold, 0.5),
+        nms_threshold=s.nms_threshold,
+        top_k=s.top_k,
+        # as many threads as OpenCV's own work (cv2.setNumThreads; all cores by default), as
+        # when OpenCV's DNN module ran YuNet
+        threads=max(1, cv2.getNumThreads()),
+    )
 
 
 def _square(image: np.ndarray, x0: int, y0: int, side: int, out: int) -> np.ndarray:
@@ -124,9 +127,7 @@ def _square(image: np.ndarray, x0: int, y0: int, side: int, out: int) -> np.ndar
     )
 
 
-def _faces(rows: np.ndarray | None) -> list[Face]:
-    if rows is None:
-        return []
+def _faces(rows: np.ndarray) -> list[Face]:
     return [
         Face(
             box=(float(r[0]), float(r[1]), float(r[2]), float(r[3])),

@@ -83,13 +83,24 @@ def read_password_hash(path: str | Path) -> str | None:
     return _read_secret(Path(path), "web.password_file") or None
 
 
+#: The shortest token accepted from a file someone wrote (the ones made here are 43).
+MIN_TOKEN = 32
+
+
 def ensure_token(path: str | Path) -> str:
-    """The API bearer token in ``path``, made (0600) if the file is missing or too short."""
+    """The API bearer token in ``path``, made (0600) if the file is missing or empty. A token
+    someone wrote there that is too short to be safe is refused (ConfigError naming
+    web.token_file), not replaced: clients that use it would stop working without a word."""
     path = Path(path)
     token = _read_secret(path, "web.token_file") or ""
-    if len(token) < 32:
+    if not token:
         token = secrets.token_urlsafe(32)
         _write_secret(path, token + "\n", "web.token_file")
+    elif len(token) < MIN_TOKEN:
+        raise ConfigError(
+            f"web.token_file: {path}: the token is {len(token)} characters, at least "
+            f"{MIN_TOKEN} are needed (edge web-token --new writes one)"
+        )
     return token
 
 

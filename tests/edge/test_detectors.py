@@ -23,6 +23,7 @@ from edge.cli import main
 from edge.daemon import config
 from edge.detectors import DetectorSettings, create_detector
 from edge.detectors.yunet import SHIPPED_MODEL
+from edge.detectors.yunet_litert import YuNetNet
 from edge.errors import ConfigError, DetectorError, ModelError
 from edge.manifest import DetectorRecord, ModelManifest, load_manifest, manifest_path_for
 from edge.pipeline import DEFAULT_MODEL, detector_mismatch, recognizer_from_files
@@ -76,11 +77,13 @@ def test_default_detector_is_shipped_yunet_in_a_fresh_process_with_no_environmen
 
 
 def test_shipped_yunet_and_its_licence_are_package_data():
-    """The ONNX, its MIT licence and its authors sit inside the installed ``edge`` package and
-    are matched by pyproject's package-data globs (what a wheel ships)."""
+    """The converted TFLite file, the ONNX it was converted from, its MIT licence and its
+    authors sit inside the installed ``edge`` package and are matched by pyproject's
+    package-data globs (what a wheel ships); the detector is recorded as that ONNX, as the
+    shipped encoder's manifest records it."""
     folder = resources.files("edge") / "models" / "yunet"
     onnx = folder / "face_detection_yunet_2026may.onnx"
-    assert Path(str(onnx)) == SHIPPED_MODEL
+    assert Path(str(folder / "face_detection_yunet_2026may.tflite")) == SHIPPED_MODEL
     assert onnx.is_file() and len(onnx.read_bytes()) > 100_000
     licence = (folder / "LICENSE").read_text()
     assert "MIT License" in licence and "Shiqi Yu" in licence
@@ -89,12 +92,58 @@ def test_shipped_yunet_and_its_licence_are_package_data():
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"
     ]["edge"]
-    for name in ("face_detection_yunet_2026may.onnx", "LICENSE", "README.md"):
+    for name in (
+        *(f"face_detection_yunet_2026may.{x}" for x in ("onnx", "tflite", "json")),
+        "LICENSE",
+        "README.md",
+    ):
         assert any(fnmatch.fnmatch(f"models/yunet/{name}", g) for g in globs), name
     recorded = load_manifest(manifest_path_for(DEFAULT_MODEL)).detector
     assert recorded == DetectorRecord(
         "yunet", onnx.name, hashlib.sha256(onnx.read_bytes()).hexdigest()
     )
+    assert create_detector().record == recorded
+
+
+def test_a_converted_yunet_without_its_sidecar_is_recorded_as_itself(tmp_path):
+    """Its source unknown, the file is the detector's identity (a model trained with the
+    shipped one then gets the mismatch warning, as for any other detector file)."""
+    bare = tmp_path / "yunet.tflite"
+    bare.write_bytes(SHIPPED_MODEL.read_bytes())
+    record = create_detector(DetectorSettings(model=str(bare))).record
+    assert record == DetectorRecord(
+        "yunet", "yunet.tflite", hashlib.sha256(bare.read_bytes()).hexdigest()
+    )
+
+
+def _opencv_faces(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    onnx = SHIPPED_MODEL.with_suffix(".onnx")
+    rows = cv2.FaceDetectorYN.create(str(onnx), "", (w, h), 0.5, 0.3, 50).detect(image)[1]
+    return np.zeros((0, 15), np.float32) if rows is None else rows
+
+
+def test_shipped_yunet_on_litert_finds_the_faces_opencv_finds(astronaut_bgr):
+    """The converted file, decoded by edge.detectors.yunet_litert, against OpenCV's
+    FaceDetectorYN on the ONNX: the same faces, boxes, landmarks and scores to float rounding,
+    on the refining pass's small faces (as the 320-wide copy holds them), two faces in a frame,
+    a frame of no face, and sizes that are not multiples of 32."""
+    net = YuNetNet(SHIPPED_MODEL, score_threshold=0.5, nms_threshold=0.3, top_k=50)
+    two = np.full((480, 640, 3), 90, np.uint8)
+    two[100:260, 100:260] = two[100:260, 380:540] = cv2.resize(astronaut_bgr, (160, 160))
+    images = [
+        cv2.resize(f, (320, f.shape[0] * 320 // f.shape[1]))
+        for f, _ in _small_astronaut_frames(astronaut_bgr)
+    ]
+    images += [two, cv2.resize(two, (333, 250)), np.zeros((97, 131, 3), np.uint8), astronaut_bgr]
+    found = 0
+    for image in images:
+        ours, theirs = net.detect(image), _opencv_faces(image)
+        assert len(ours) == len(theirs)
+        order = np.lexsort(theirs[:, :2].T), np.lexsort(ours[:, :2].T)
+        np.testing.assert_allclose(ours[order[1]], theirs[order[0]], atol=1e-3)
+        found += len(ours)
+    assert found >= 12
 
 
 # -- the [detector] table ----------------------------------------------------------------
@@ -184,14 +233,25 @@ def _assert_model_errors(backend: str, cases: list) -> None:
         assert str(e.value) == f"detector.model: {path}: {problem}"
 
 
-def test_a_yunet_model_that_is_not_a_file_is_a_one_line_detector_error(tmp_path):
-    os.mkfifo(tmp_path / "pipe.onnx")  # OpenCV's loader would wait for a writer forever
+def test_a_yunet_model_that_is_not_a_converted_file_is_a_one_line_detector_error(tmp_path):
+    os.mkfifo(tmp_path / "pipe.tflite")  # a loader would wait for a writer forever
+    cut = tmp_path / "cut.tflite"
+    cut.write_bytes(SHIPPED_MODEL.read_bytes()[:3000])
+    encoder = tmp_path / "encoder.tflite"
+    encoder.write_bytes(DEFAULT_MODEL.read_bytes())
     cases = [
-        (tmp_path / "pipe.onnx", "not a regular file (a named pipe)"),
+        (
+            SHIPPED_MODEL.with_suffix(".onnx"),
+            "not a TFLite file (convert it: converter import-yunet)",
+        ),
+        (tmp_path / "pipe.tflite", "not a regular file (a named pipe)"),
         (tmp_path, "not a regular file (a folder)"),
-        (tmp_path / "none.onnx", "no such file"),
+        (tmp_path / "none.tflite", "no such file"),
+        (encoder, "not a YuNet made by import-yunet"),
     ]
     _assert_model_errors("yunet", cases)
+    with pytest.raises(DetectorError, match=r"^detector.model: .*cut.tflite: cannot be loaded"):
+        create_detector(DetectorSettings(model=str(cut)))
 
 
 def test_factory_reads_every_setting():
@@ -315,10 +375,10 @@ class _FixedNet:
     def __init__(self, error: Exception | None) -> None:
         self.error = error
 
-    def detect(self, square: np.ndarray) -> tuple[int, None]:
+    def detect(self, square: np.ndarray) -> np.ndarray:
         if self.error is not None:
             raise self.error
-        return 0, None
+        return np.zeros((0, 15), np.float32)
 
 
 def test_refining_pass_keeps_each_face_and_what_it_cannot_improve(astronaut_bgr):

@@ -62,9 +62,12 @@ def test_events_have_documented_schema_and_qos1(broker, recorder, publisher_fact
 
 def test_availability_online_retained_and_offline_on_clean_stop(broker, recorder, tmp_path):
     topics = Topics("doorface", "door1")
+    early = recorder(broker.port, [topics.availability])
     pub = MqttPublisher(mqtt_cfg(broker.port), Outbox(tmp_path / "o.sqlite"), device_id="door1")
     pub.start()
     wait(lambda: pub.connected, what="connect")
+    # the broker holds "online" once a subscriber has had it (CONNACK comes before it is sent)
+    early.wait_for(lambda m: m[0] == topics.availability and m[1] == b"online")
     late = recorder(broker.port, [topics.availability])  # subscribes after: sees retained
     msgs = late.wait_for(lambda m: m[0] == topics.availability)
     assert msgs[0][1] == b"online" and msgs[0][2] is True

@@ -88,6 +88,16 @@ def test_secret_files_that_cannot_be_used_are_one_line_config_errors(tmp_path):
     assert not (tmp_path / "pw").exists()
 
 
+def test_a_short_token_someone_wrote_is_refused_not_replaced(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("hunter2-hunter2\n")
+    with pytest.raises(ConfigError, match=r"web.token_file: .*15 characters, at least 32"):
+        auth.ensure_token(token_file)
+    assert token_file.read_text() == "hunter2-hunter2\n"
+    token_file.write_text("")  # an empty file (touched by an installer): a token is made
+    assert len(auth.ensure_token(token_file)) >= 40
+
+
 def test_a_new_token_replaces_the_old_one(tmp_path):
     token_file = tmp_path / "token"
     old = auth.ensure_token(token_file)
