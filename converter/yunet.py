@@ -188,7 +188,7 @@ def agreement(onnx_path: Path, tflite_path: Path, images: list[np.ndarray]) -> A
     return Agreement(len(images), faces, box, landmark, score, missing)
 
 
-def test_images() -> list[np.ndarray]:
+def agreement_images() -> list[np.ndarray]:
     """scikit-image's astronaut (the test suite's shipped face) at sizes from 100 to 640 px
     wide, square and 4:3, on its own and pasted twice into a grey frame."""
     import cv2
@@ -213,7 +213,7 @@ def import_yunet(onnx_path: Path, out: Path) -> Agreement:
     data = to_tflite(onnx_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
-    agreed = agreement(onnx_path, out, test_images())
+    agreed = agreement(onnx_path, out, agreement_images())
     source, sha = SOURCE_KEYS
     record = {source: onnx_path.name, sha: sha256_file(onnx_path), "agreement": asdict(agreed)}
     sidecar_path(out).write_text(json.dumps(record, indent=2) + "\n")

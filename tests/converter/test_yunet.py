@@ -17,7 +17,7 @@ SHIPPED_ONNX = SHIPPED_MODEL.with_suffix(".onnx")
 def test_import_yunet_remakes_the_shipped_file_and_proves_it_against_opencv(tmp_path, capsys):
     """The shipped .tflite is what the command makes from the shipped ONNX (same faces on the
     test images), and its sidecar names that ONNX and the measured agreement."""
-    from converter.yunet import test_images
+    from converter.yunet import agreement_images
 
     out = tmp_path / "yunet.tflite"
     assert main(["import-yunet", str(SHIPPED_ONNX), "--out", str(out)]) == 0
@@ -31,7 +31,7 @@ def test_import_yunet_remakes_the_shipped_file_and_proves_it_against_opencv(tmp_
     assert max(agreed["max_box_px"], agreed["max_landmark_px"]) < 1e-3
     made = YuNetNet(out, score_threshold=0.5, nms_threshold=0.3, top_k=50)
     shipped = YuNetNet(SHIPPED_MODEL, score_threshold=0.5, nms_threshold=0.3, top_k=50)
-    for image in test_images():
+    for image in agreement_images():
         np.testing.assert_allclose(made.detect(image), shipped.detect(image), atol=1e-4)
 
 
