@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._report import markdown_table, write_section
 from benchmarks.frames import door_frames, lfw_files
 from benchmarks.timing import interleaved_ms
+from converter.yunet import OpenCVYuNet
 from edge.detectors import Detector, DetectorSettings, create_detector
 from edge.detectors.yunet import SHIPPED_MODEL
 from edge.embedder import Embedder
@@ -46,30 +47,13 @@ def synthetic_gallery(embedder: Embedder, people: int = 10, per: int = 5) -> Gal
     return g
 
 
-class _OpenCVNet:
-    """YuNet's ONNX on OpenCV's DNN module (``cv2.FaceDetectorYN``), as the edge ran it until
-    2026-12-07: the peer of the LiteRT file in the same run."""
-
-    def __init__(self) -> None:
-        self._net = cv2.FaceDetectorYN.create(
-            str(SHIPPED_MODEL.with_suffix(".onnx")), "", (320, 320), 0.5, 0.3, 50
-        )
-        self._size = (320, 320)
-
-    def detect(self, image: np.ndarray) -> np.ndarray:
-        size = (image.shape[1], image.shape[0])
-        if size != self._size:
-            self._net.setInputSize(size)
-            self._size = size
-        rows = self._net.detect(image)[1]
-        return np.zeros((0, 15), np.float32) if rows is None else rows
-
-
 def _on_opencv(settings: DetectorSettings) -> Detector:
+    """The shipped YuNet with OpenCV's DNN module in place of LiteRT, as the edge ran it until
+    2026-12-07: the peer of the LiteRT file in the same run."""
     detector = create_detector(settings)
-    detector._net = _OpenCVNet()
+    detector._net = OpenCVYuNet(SHIPPED_MODEL.with_suffix(".onnx"))
     if settings.refine_px:
-        detector._refine_net = _OpenCVNet()
+        detector._refine_net = OpenCVYuNet(SHIPPED_MODEL.with_suffix(".onnx"))
     return detector
 
 

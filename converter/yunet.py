@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from converter.errors import ConverterError
@@ -43,6 +44,25 @@ class Agreement:
     max_landmark_px: float
     max_score: float
     missing: int  # faces one found and the other did not
+
+
+class OpenCVYuNet:
+    """The ONNX on OpenCV's DNN module (``cv2.FaceDetectorYN``), as the edge ran YuNet until
+    2026-12-07: the reference a converted file is held to. :meth:`detect` gives the rows
+    :meth:`edge.detectors.yunet_litert.YuNetNet.detect` gives (the edge's defaults: score
+    threshold 0.5, NMS 0.3, top 50)."""
+
+    def __init__(self, onnx_path: Path) -> None:
+        self._size = (320, 320)
+        self._net = cv2.FaceDetectorYN.create(str(onnx_path), "", self._size, 0.5, 0.3, 50)
+
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        size = (image_bgr.shape[1], image_bgr.shape[0])
+        if size != self._size:
+            self._net.setInputSize(size)
+            self._size = size
+        rows = self._net.detect(image_bgr)[1]
+        return np.zeros((0, 15), np.float32) if rows is None else rows
 
 
 def _onnx_graph(path: Path) -> tuple[Any, dict[str, np.ndarray]]:
@@ -156,21 +176,16 @@ def to_tflite(path: Path) -> bytes:
 
 
 def agreement(onnx_path: Path, tflite_path: Path, images: list[np.ndarray]) -> Agreement:
-    """OpenCV's ``FaceDetectorYN`` on the ONNX against the edge's YuNet on the TFLite file, on
-    each image at its own size (score threshold 0.5, NMS 0.3, top 50: the edge's defaults)."""
-    import cv2
-
+    """:class:`OpenCVYuNet` on the ONNX against the edge's YuNet on the TFLite file, on each
+    image at its own size."""
     from edge.detectors.yunet_litert import YuNetNet
 
     ours = YuNetNet(tflite_path, score_threshold=0.5, nms_threshold=0.3, top_k=50)
+    reference = OpenCVYuNet(onnx_path)
     faces = missing = 0
     box = landmark = score = 0.0
     for image in images:
-        h, w = image.shape[:2]
-        ref = cv2.FaceDetectorYN.create(str(onnx_path), "", (w, h), 0.5, 0.3, 50)
-        theirs = ref.detect(image)[1]
-        theirs = np.zeros((0, 15), np.float32) if theirs is None else theirs
-        mine = ours.detect(image)
+        theirs, mine = reference.detect(image), ours.detect(image)
         for row in theirs:
             if len(mine) == 0:
                 missing += 1
@@ -191,7 +206,6 @@ def agreement(onnx_path: Path, tflite_path: Path, images: list[np.ndarray]) -> A
 def agreement_images() -> list[np.ndarray]:
     """scikit-image's astronaut (the test suite's shipped face) at sizes from 100 to 640 px
     wide, square and 4:3, on its own and pasted twice into a grey frame."""
-    import cv2
     from skimage import data
 
     rgb = data.astronaut()

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
+from converter.yunet import OpenCVYuNet
 from edge.cli import main
 from edge.daemon import config
 from edge.detectors import DetectorSettings, create_detector
@@ -116,19 +117,13 @@ def test_a_converted_yunet_without_its_sidecar_is_recorded_as_itself(tmp_path):
     )
 
 
-def _opencv_faces(image: np.ndarray) -> np.ndarray:
-    h, w = image.shape[:2]
-    onnx = SHIPPED_MODEL.with_suffix(".onnx")
-    rows = cv2.FaceDetectorYN.create(str(onnx), "", (w, h), 0.5, 0.3, 50).detect(image)[1]
-    return np.zeros((0, 15), np.float32) if rows is None else rows
-
-
 def test_shipped_yunet_on_litert_finds_the_faces_opencv_finds(astronaut_bgr):
     """The converted file, decoded by edge.detectors.yunet_litert, against OpenCV's
     FaceDetectorYN on the ONNX: the same faces, boxes, landmarks and scores to float rounding,
     on the refining pass's small faces (as the 320-wide copy holds them), two faces in a frame,
     a frame of no face, and sizes that are not multiples of 32."""
     net = YuNetNet(SHIPPED_MODEL, score_threshold=0.5, nms_threshold=0.3, top_k=50)
+    reference = OpenCVYuNet(SHIPPED_MODEL.with_suffix(".onnx"))
     two = np.full((480, 640, 3), 90, np.uint8)
     two[100:260, 100:260] = two[100:260, 380:540] = cv2.resize(astronaut_bgr, (160, 160))
     images = [
@@ -138,7 +133,7 @@ def test_shipped_yunet_on_litert_finds_the_faces_opencv_finds(astronaut_bgr):
     images += [two, cv2.resize(two, (333, 250)), np.zeros((97, 131, 3), np.uint8), astronaut_bgr]
     found = 0
     for image in images:
-        ours, theirs = net.detect(image), _opencv_faces(image)
+        ours, theirs = net.detect(image), reference.detect(image)
         assert len(ours) == len(theirs)
         order = np.lexsort(theirs[:, :2].T), np.lexsort(ours[:, :2].T)
         np.testing.assert_allclose(ours[order[1]], theirs[order[0]], atol=1e-3)
