@@ -19,7 +19,8 @@ from edge.scoring import Scoring, load_cohort
 
 #: The edge's default for ``recognition.flip`` and ``edge --no-flip`` (enrolment, identify and
 #: the daemon embed alike): flip fusion lowered false accepts at equal recall and raised
-#: identification for +0.3 ms per face (docs/BENCHMARKS.md, "Test-time fusion").
+#: identification, for about 1 ms per face with dlib's encoder on one x86 core (docs/BENCHMARKS.md,
+#: "Test-time fusion").
 RECOGNITION_FLIP = True
 #: The edge's default for ``recognition.exposure`` and ``edge --no-exposure``: under-exposed
 #: faces brightened and noisy ones smoothed before embedding (edge/exposure.py; camera-gained
@@ -46,6 +47,14 @@ def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return x / np.maximum(norm, 1e-12)
 
 
+def mirrored(crops: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) crops flipped left-right (cv2.flip: a twentieth of numpy's strided copy)."""
+    out = np.empty_like(crops)
+    for i in range(len(crops)):
+        cv2.flip(crops[i], 1, dst=out[i])
+    return out
+
+
 def zoomed_in(crops: np.ndarray, fraction: float = ZOOM_IN) -> np.ndarray:
     """(N, S, S, 3) crops zoomed in: each one's centre, ``fraction`` of the side cut off
     (half on each edge), enlarged back to S x S (bilinear)."""
@@ -65,11 +74,12 @@ class Embedder:
     checked against them), so int8, float16, dynamic-range and float32 files all work.
 
     ``flip=True`` (test-time flip fusion): each crop is embedded twice, as is and mirrored
-    left-right, and the two unit vectors are averaged and re-normalised. Twice the embedding
-    time (about +0.3 ms per face on one x86 core) for fewer false accepts at equal recall and
-    better identification (docs/BENCHMARKS.md, "Test-time fusion"). A gallery must be
-    embedded the same way as the faces matched against it; the default here stays False so
-    the trainer's and converter's checks see the model's own output.
+    left-right, and the two unit vectors are averaged and re-normalised. Nearly twice the
+    embedding time (about +1 ms per face with dlib's encoder on one x86 core) for fewer false
+    accepts at equal recall and better identification (docs/BENCHMARKS.md, "Test-time
+    fusion"). A gallery must be embedded the same way as the faces matched against it; the
+    default here stays False so the trainer's and converter's checks see the model's own
+    output.
 
     ``exposure=True``: under-exposed crops are brightened first (:mod:`edge.exposure`), as a
     face-priority auto-exposure would, and noisy ones smoothed; well-lit, clean crops pass
@@ -81,6 +91,10 @@ class Embedder:
     Measured with dlib's encoder (docs/BENCHMARKS.md, "A second crop at test time, replayed"):
     fewer false accepts at equal recall on held-out pairs, and no stranger named on 26 replayed
     door clips where flip fusion alone named one; twice flip fusion's time.
+
+    A face's views go through the network as one batch where the model takes one (dlib's
+    encoder does: 0.2 ms of flip fusion's 2 ms saved on one x86 core, the same numbers); a
+    model whose graph fixes its batch at 1 (doorface-small's reshape) runs them one by one.
     """
 
     def __init__(
@@ -142,10 +156,28 @@ class Embedder:
         self._out_scale, self._out_zero = self._out["quantization"]
         self.path = path
         self.threads = threads
-        self.flip = flip
+        self._flip = flip
         self.exposure = exposure
-        self.zoom = zoom
+        self._zoom = zoom
         self.scoring = self._scoring()
+        self._batch = self._take_batch((2 if flip else 1) * (2 if zoom else 1))
+
+    def _take_batch(self, views: int) -> int:
+        """Resizes the input to ``views`` crops where the model allows it (all of a face's views
+        in one invoke); returns the batch it runs with, ``views`` or 1."""
+        if views == 1:
+            return 1
+        shape = list(self._in["shape"])
+        try:
+            with quiet_native_stderr():
+                self._interp.resize_tensor_input(self._in["index"], [views, *shape[1:]])
+                self._interp.allocate_tensors()
+            return views
+        except (ValueError, RuntimeError):
+            with quiet_native_stderr():
+                self._interp.resize_tensor_input(self._in["index"], shape)
+                self._interp.allocate_tensors()
+            return 1
 
     def _scoring(self) -> Scoring:
         """The manifest's score scale, with its cohort loaded (and checked) from beside it."""
@@ -155,6 +187,16 @@ class Embedder:
         cohort = load_cohort(m.cohort, self.path.parent, m.embedding_size)
         c = m.cohort
         return Scoring(m.threshold, m.confidence, cohort, c.top_k, c.reference, c.gain, c.shift)
+
+    @property
+    def flip(self) -> bool:
+        """Mirrored crops embedded too (fixed at construction: the input's batch follows it)."""
+        return self._flip
+
+    @property
+    def zoom(self) -> bool:
+        """Zoomed-in crops embedded too (fixed at construction, as ``flip``)."""
+        return self._zoom
 
     @property
     def input_size(self) -> int:
@@ -188,19 +230,27 @@ class Embedder:
             crops = normalise_exposure(crops)
         if self.manifest.channel_order == "BGR":
             crops = crops[..., ::-1]
-        views = [crops, crops[:, :, ::-1]] if self.flip else [crops]
+        views = [crops, mirrored(crops)] if self.flip else [crops]
         if self.zoom:
             views += [zoomed_in(v) for v in views]
+        embeddings = self._embed_views(self._quantize_input(np.stack(views, axis=1)))
         if len(views) == 1:
-            return self._embed_once(crops)
-        return l2_normalize(sum(self._embed_once(v) for v in views))
+            return embeddings[:, 0]
+        return l2_normalize(embeddings.sum(axis=1))
 
-    def _embed_once(self, crops: np.ndarray) -> np.ndarray:
-        out = np.empty((len(crops), self.embedding_size), np.float32)
-        for i, crop in enumerate(crops):
-            self._interp.set_tensor(self._in["index"], self._quantize_input(crop[None]))
-            self._interp.invoke()
-            out[i] = self._dequantize_output(self._interp.get_tensor(self._out["index"])[0])
+    def _embed_views(self, views: np.ndarray) -> np.ndarray:
+        """(N, V, H, W, 3) crops in the input's type, V views of each face -> (N, V, D) unit
+        vectors: one invoke per face where the interpreter takes a batch of V, else one per view."""
+        n, v = views.shape[:2]
+        step = self._batch
+        out = np.empty((n, v, self.embedding_size), np.float32)
+        for i in range(n):
+            for j in range(0, v, step):
+                self._interp.set_tensor(self._in["index"], views[i, j : j + step])
+                self._interp.invoke()
+                out[i, j : j + step] = self._dequantize_output(
+                    self._interp.get_tensor(self._out["index"])
+                )
         return l2_normalize(out)
 
     def _quantize_input(self, pixels: np.ndarray) -> np.ndarray:
@@ -209,7 +259,12 @@ class Embedder:
             if self._in_scale == 0:
                 return pixels.astype(dtype)
             info = np.iinfo(dtype)
-            q = np.round(pixels.astype(np.float32) / self._in_scale + self._in_zero)
+            if self._in_scale == 1 and pixels.dtype == np.uint8:
+                # uint8 pixels at unit scale (every shipped model): exact in integers, and a
+                # quarter of the float path's time
+                q = pixels.astype(np.int16) + int(self._in_zero)
+            else:
+                q = np.round(pixels.astype(np.float32) / self._in_scale + self._in_zero)
             return np.clip(q, info.min, info.max).astype(dtype)
         return pixels.astype(dtype)
 

@@ -77,7 +77,7 @@ class YuNetNet:
         ):
             raise DetectorError(f"detector.model: {path}: not a YuNet made by import-yunet")
         self._in, self._out = inputs[0]["index"], outputs[0]["index"]
-        self._blob = np.zeros((1, 0, 0, 3), np.float32)
+        self._padded = (0, 0)
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.top_k = top_k
@@ -86,13 +86,17 @@ class YuNetNet:
         """(N, 15) float32 rows: x, y, w, h, five landmarks (x, y), score."""
         h, w = image_bgr.shape[:2]
         pad_h, pad_w = -(-h // 32) * 32, -(-w // 32) * 32
-        if self._blob.shape[1:3] != (pad_h, pad_w):
+        if self._padded != (pad_h, pad_w):
             with quiet_native_stderr():
                 self._interp.resize_tensor_input(self._in, [1, pad_h, pad_w, 3])
                 self._interp.allocate_tensors()
-            self._blob = np.zeros((1, pad_h, pad_w, 3), np.float32)
-        self._blob[0, :h, :w] = image_bgr  # the padding stays zero: OpenCV pads with black
-        self._interp.set_tensor(self._in, self._blob)
+            self._padded = (pad_h, pad_w)
+        # written straight into the interpreter's input (a view it must not outlive the call)
+        blob = self._interp.tensor(self._in)()
+        blob[0, :h, :w] = image_bgr
+        blob[0, h:] = 0  # OpenCV pads bottom and right with black
+        blob[0, :h, w:] = 0
+        del blob
         self._interp.invoke()
         faces = decode(self._interp.get_tensor(self._out)[0], pad_h, pad_w, self.score_threshold)
         if len(faces) < 2:

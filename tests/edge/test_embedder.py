@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from edge.embedder import Embedder, zoomed_in
+from edge.embedder import Embedder, mirrored, zoomed_in
 from edge.errors import ModelError
 from edge.manifest import load_manifest, manifest_path_for
 
@@ -43,6 +43,31 @@ def test_flip_fusion_is_the_renormalised_mean_of_crop_and_mirror(tiny_model):
     assert np.all(np.sum(a * b, axis=1) < 0.9999)  # the mirror really is another input
     symmetric = np.concatenate([crops[:, :, :16], crops[:, :, :16][:, :, ::-1]], axis=2)
     np.testing.assert_allclose(fused.embed(symmetric), plain.embed(symmetric), atol=1e-6)
+
+
+def test_a_face_s_views_run_as_one_batch_where_the_model_takes_one():
+    """dlib's encoder takes a batch of views (one invoke per face, the numbers unchanged);
+    doorface-small fixes its batch at 1 in a reshape and runs its views one by one."""
+    from edge.pipeline import resolve_model
+
+    shipped = resolve_model(None)
+    crops = np.random.default_rng(3).integers(0, 255, size=(2, 150, 150, 3), dtype=np.uint8)
+    plain, fused = Embedder(shipped), Embedder(shipped, flip=True)
+    assert (plain._batch, fused._batch) == (1, 2)
+    total = plain.embed(crops) + plain.embed(crops[:, :, ::-1])
+    expected = total / np.linalg.norm(total, axis=1, keepdims=True)
+    np.testing.assert_allclose(fused.embed(crops), expected, atol=1e-6)
+    small = shipped.with_name("doorface-small.tflite")
+    assert Embedder(small, flip=True)._batch == 1
+    crops = crops[:, 43:107, 43:107]  # its 64 px input
+    total = Embedder(small).embed(crops) + Embedder(small).embed(crops[:, :, ::-1])
+    expected = total / np.linalg.norm(total, axis=1, keepdims=True)
+    np.testing.assert_allclose(Embedder(small, flip=True).embed(crops), expected, atol=1e-6)
+
+
+def test_mirrored_flips_left_right():
+    crops = np.random.default_rng(4).integers(0, 255, size=(2, 8, 6, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(mirrored(crops), crops[:, :, ::-1])
 
 
 def test_zoomed_in_enlarges_the_centre():
