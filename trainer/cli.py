@@ -241,6 +241,12 @@ def _add_prune_dlib(sub) -> None:
         help="move most crops and embed dlib's target anew for each (int8 dlib, batch thread)",
     )
     d.add_argument(
+        "--mix-share",
+        type=bounded(float, 0.0, 1.0),
+        default=0.0,
+        help="share of crops blended with another face, dlib's target embedded for the blend",
+    )
+    d.add_argument(
         "--threads",
         type=bounded(int, 0, MAX_THREADS),
         default=0,
@@ -375,6 +381,7 @@ def _prune_dlib(args: argparse.Namespace) -> int:
         init_from=args.init_from,
         trainable_stages=args.trainable_stages,
         moved_targets=args.moved_targets,
+        mix_share=args.mix_share,
         progress=not args.quiet,
     )
     record = distil(cfg)

@@ -36,6 +36,10 @@ its training faces, 0.75 on held-out ones).
   by side for 15 minutes, two seeds (docs/MODEL.md, "dlib's target on moved crops"): LFW
   0.857 vs 0.841 and 0.871 vs 0.844, held-out cosine to dlib +0.012 and -0.011; a lead on the
   pairs for the long run, not a result.
+- ``--mix-share S``: that share of each batch's crops becomes a blend of two faces, its target
+  dlib's embedding of the blend (function matching, Beyer et al. 2022: a student copies its
+  teacher better on inputs between the training images, each with the teacher's own answer,
+  when the data are few).
 
 Trade-off: the student can only be as good as dlib (it copies dlib's embedding), and dlib's
 mistakes are its own; its accuracy is measured, not assumed (docs/MODEL.md).
@@ -122,6 +126,10 @@ class DistilConfig:
     #: the batch thread (the shipped int8 dlib on LiteRT, ~2 ms per face): inputs no cached
     #: target covers, each with its own right answer
     moved_targets: bool = False
+    #: share of each batch's crops replaced by a blend of two faces of the batch, with dlib's
+    #: target embedded anew for the blend (function matching: the student learns dlib's
+    #: function between faces too, not only on the 16 k it has)
+    mix_share: float = 0.0
     progress: bool = True
 
 
@@ -196,8 +204,12 @@ class _Batches(BackgroundBatches):
         batch: int,
         seed: int,
         teacher: Callable[[np.ndarray], np.ndarray] | None = None,
+        *,
+        moved_share: float = MOVED_SHARE,
+        mix_share: float = 0.0,
     ) -> None:
         self.crops, self.targets, self.batch, self.teacher = crops, targets, batch, teacher
+        self.moved_share, self.mix_share = moved_share, mix_share
         super().__init__(seed)
 
     def _one(self, crop: np.ndarray, degradations: AugmentConfig) -> np.ndarray:
@@ -215,12 +227,27 @@ class _Batches(BackgroundBatches):
         targets = self.targets[mirrored.astype(int), idx]
         if self.teacher is None:
             return np.stack([self._one(c, DOOR_DEGRADATIONS) for c in crops]), targets
-        moved = np.flatnonzero(self.rng.random(self.batch) < MOVED_SHARE)
+        moved = np.flatnonzero(self.rng.random(self.batch) < self.moved_share)
         for k in moved:
             crops[k] = move(crops[k], self.rng, MOVES)
-        if len(moved):
-            targets[moved] = self.teacher(np.stack([crops[k] for k in moved]))
+        mixed = np.flatnonzero(self.rng.random(self.batch) < self.mix_share)
+        crops = blends(crops, mixed, self.rng)
+        anew = np.union1d(moved, mixed)
+        if len(anew):
+            targets[anew] = self.teacher(np.stack([crops[k] for k in anew]))
         return np.stack([self._one(c, DOOR_PHOTOMETRIC) for c in crops]), targets
+
+
+def blends(crops: list[np.ndarray], which: np.ndarray, rng: np.random.Generator) -> list:
+    """``crops`` with each of ``which`` replaced by a blend of it and another crop of the list
+    (weight uniform in [0, 1], uint8): inputs between two faces, for the teacher to answer."""
+    out = list(crops)
+    for k in which:
+        other = crops[int(rng.integers(len(crops)))]
+        w = rng.random()
+        blend = w * crops[k].astype(np.float32) + (1 - w) * other.astype(np.float32)
+        out[k] = np.round(blend).astype(np.uint8)
+    return out
 
 
 def _train_step(model: Any, relational_weight: float, centre: np.ndarray):
@@ -406,8 +433,15 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
     )
 
     step = _train_step(model, cfg.relational_weight, centre)
+    anew = cfg.moved_targets or cfg.mix_share > 0
     batches = _Batches(
-        train.crops, targets, cfg.batch, cfg.seed, _int8_dlib() if cfg.moved_targets else None
+        train.crops,
+        targets,
+        cfg.batch,
+        cfg.seed,
+        _int8_dlib() if anew else None,
+        moved_share=MOVED_SHARE if cfg.moved_targets else 0.0,
+        mix_share=cfg.mix_share,
     )
     try:
         steps, minutes, curve = _fit(cfg, step, batches, held_cos, log)

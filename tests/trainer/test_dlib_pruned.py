@@ -147,3 +147,40 @@ def test_moved_crops_get_their_target_from_the_teacher() -> None:
     assert set(targets[~from_teacher, 0].tolist()) <= {1.0, 2.0}  # mirrored or not
     assert calls[0].dtype == np.uint8 and calls[0].shape[1:] == (32, 32, 3)  # what dlib takes
     assert cached.min() == 1.0 and cached.max() == 2.0  # the cache is never written
+
+
+def test_blends_lie_between_two_faces_of_the_batch() -> None:
+    from trainer.dlib_pruned import blends
+
+    crops = [np.full((4, 4, 3), v, np.uint8) for v in (0, 100, 200, 250)]
+    out = blends(crops, np.array([1, 3]), np.random.default_rng(0))
+    assert [c[0, 0, 0] for c in (out[0], out[2])] == [0, 200]  # the others untouched
+    assert crops[1][0, 0, 0] == 100 and crops[3][0, 0, 0] == 250  # the input list too
+    rng = np.random.default_rng(0)  # the same draws: the other face, then its weight
+    for k in (1, 3):
+        other, w = crops[int(rng.integers(4))][0, 0, 0], rng.random()
+        expected = round(w * float(crops[k][0, 0, 0]) + (1 - w) * float(other))
+        assert out[k].dtype == np.uint8 and np.all(out[k] == expected)
+
+
+def test_blended_crops_get_their_target_from_the_teacher() -> None:
+    from trainer.dlib_pruned import _Batches
+
+    crops = np.random.default_rng(1).integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
+    cached = np.stack([np.full((40, 4), 1.0, np.float32), np.full((40, 4), 2.0, np.float32)])
+
+    def teacher(blended: np.ndarray) -> np.ndarray:
+        return np.full((len(blended), 4), 9.0, np.float32)
+
+    batches = _Batches(crops, cached, 32, 0, teacher, moved_share=0.0, mix_share=1.0)
+    try:
+        _, every = batches.get()
+    finally:
+        batches.close()
+    assert np.all(every == 9.0)  # every crop blended, every target dlib's answer to the blend
+    batches = _Batches(crops, cached, 32, 0, teacher, moved_share=0.0, mix_share=0.0)
+    try:
+        _, none = batches.get()
+    finally:
+        batches.close()
+    assert set(none[:, 0].tolist()) <= {1.0, 2.0}
