@@ -244,7 +244,8 @@ def _add_prune_dlib(sub) -> None:
         "--mix-share",
         type=bounded(float, 0.0, 1.0),
         default=0.0,
-        help="share of crops blended with another face, dlib's target embedded for the blend",
+        help="share of crops blended with another face, dlib's target embedded for the blend "
+        "(needs --moved-targets)",
     )
     d.add_argument(
         "--threads",

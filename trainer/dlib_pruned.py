@@ -36,10 +36,10 @@ its training faces, 0.75 on held-out ones).
   by side for 15 minutes, two seeds (docs/MODEL.md, "dlib's target on moved crops"): LFW
   0.857 vs 0.841 and 0.871 vs 0.844, held-out cosine to dlib +0.012 and -0.011; a lead on the
   pairs for the long run, not a result.
-- ``--mix-share S``: that share of each batch's crops becomes a blend of two faces, its target
-  dlib's embedding of the blend (function matching, Beyer et al. 2022: a student copies its
-  teacher better on inputs between the training images, each with the teacher's own answer,
-  when the data are few). Measured once, with ``--moved-targets``, in the long run's two
+- ``--mix-share S`` (with ``--moved-targets``): that share of each batch's crops becomes a
+  blend of two faces, its target dlib's embedding of the blend (function matching, Beyer et
+  al. 2022: a student copies its teacher better on inputs between the training images, each
+  with the teacher's own answer, when the data are few). Measured once, in the long run's two
   stages (20 + 45 min, docs/MODEL.md, "Blends of two faces as inputs too"): LFW 0.947 int8,
   one-shot 0.818, door 56/72 against 0.936, 0.760, 53/72 without blends, but with 1.7x the
   steps on a faster machine; the held-out cosine per step was level, so not separated.
@@ -410,6 +410,10 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
     from trainer.cache import DEFAULT_CACHE
 
     check_widths(cfg.stream, cfg.middle)
+    if cfg.mix_share > 0 and not cfg.moved_targets:
+        # blends were measured with moved crops; without them the student's inputs would also
+        # lose the geometric jitter (the teacher's path applies only photometric degradations)
+        raise DataError("--mix-share needs --moved-targets")
     log = print if cfg.progress else (lambda *_: None)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -436,14 +440,12 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
     )
 
     step = _train_step(model, cfg.relational_weight, centre)
-    anew = cfg.moved_targets or cfg.mix_share > 0
     batches = _Batches(
         train.crops,
         targets,
         cfg.batch,
         cfg.seed,
-        _int8_dlib() if anew else None,
-        moved_share=MOVED_SHARE if cfg.moved_targets else 0.0,
+        _int8_dlib() if cfg.moved_targets else None,
         mix_share=cfg.mix_share,
     )
     try:

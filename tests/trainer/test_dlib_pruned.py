@@ -184,3 +184,10 @@ def test_blended_crops_get_their_target_from_the_teacher() -> None:
     finally:
         batches.close()
     assert set(none[:, 0].tolist()) <= {1.0, 2.0}
+
+
+def test_blends_without_moved_targets_are_a_one_line_error(tmp_path, faces) -> None:
+    cfg = DistilConfig(roots=[], out=str(tmp_path / "run"), mix_share=0.3, progress=False)
+    with pytest.raises(DataError, match="--mix-share needs --moved-targets"):
+        distil(cfg, split_by_identity(faces, 0.2, 0))
+    assert not (tmp_path / "run").exists()
