@@ -248,6 +248,11 @@ def _add_prune_dlib(sub) -> None:
         "(needs --moved-targets)",
     )
     d.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from OUT/checkpoint (saved at each held-out check) with the same options",
+    )
+    d.add_argument(
         "--threads",
         type=bounded(int, 0, MAX_THREADS),
         default=0,
@@ -383,6 +388,7 @@ def _prune_dlib(args: argparse.Namespace) -> int:
         trainable_stages=args.trainable_stages,
         moved_targets=args.moved_targets,
         mix_share=args.mix_share,
+        resume=args.resume,
         progress=not args.quiet,
     )
     record = distil(cfg)

@@ -44,6 +44,12 @@ its training faces, 0.75 on held-out ones).
   one-shot 0.818, door 56/72 against 0.936, 0.760, 53/72 without blends, but with 1.7x the
   steps on a faster machine; the held-out cosine per step was level, so not separated.
 
+- Checkpoints: at each sixth of the time budget (with the held-out cosine) the weights,
+  optimiser state and progress go to ``OUT/checkpoint``; ``--resume`` goes on from there with
+  the rest of the same budget and schedule (its options must be the run's, checked), its batches
+  drawn afresh. A session that ends mid-run loses at most a sixth of the budget. Extending a
+  finished run is ``--init-from`` (a warm restart), not ``--resume``.
+
 Trade-off: the student can only be as good as dlib (it copies dlib's embedding), and dlib's
 mistakes are its own; its accuracy is measured, not assumed (docs/MODEL.md).
 """
@@ -52,6 +58,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -74,7 +81,13 @@ from edge.align import DLIB_CHIP
 from trainer.augment import AugmentConfig, augment_one, move
 from trainer.data import FaceSet, load_faces, split_by_identity
 from trainer.errors import DataError, TrainingError
-from trainer.train import BackgroundBatches, embed, warmup_cosine_lr
+from trainer.train import (
+    BackgroundBatches,
+    embed,
+    load_checkpoint,
+    save_checkpoint,
+    warmup_cosine_lr,
+)
 
 #: What the student's input goes through (its target never does): milder geometry than the
 #: trainer's recipes (the target is the un-moved crop) and the door's conditions. Mirroring
@@ -133,6 +146,8 @@ class DistilConfig:
     #: target embedded anew for the blend (function matching: the student learns dlib's
     #: function between faces too, not only on the 16 k it has)
     mix_share: float = 0.0
+    #: go on from ``out/checkpoint`` (written at each held-out check) where there is one
+    resume: bool = False
     progress: bool = True
 
 
@@ -210,10 +225,11 @@ class _Batches(BackgroundBatches):
         *,
         moved_share: float = MOVED_SHARE,
         mix_share: float = 0.0,
+        stream: int = 0,
     ) -> None:
         self.crops, self.targets, self.batch, self.teacher = crops, targets, batch, teacher
         self.moved_share, self.mix_share = moved_share, mix_share
-        super().__init__(seed)
+        super().__init__(seed, stream)
 
     def _one(self, crop: np.ndarray, degradations: AugmentConfig) -> np.ndarray:
         if self.rng.random() < DEGRADED_SHARE:
@@ -253,11 +269,18 @@ def blends(crops: list[np.ndarray], which: np.ndarray, rng: np.random.Generator)
     return out
 
 
-def _train_step(model: Any, relational_weight: float, centre: np.ndarray):
+def _optimizer(model: Any) -> Any:
+    """AdamW over the model's trainable weights, built (so a checkpoint can be loaded into it)."""
     import keras
-    import tensorflow as tf
 
     optimizer = keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=1e-5, clipnorm=1.0)
+    optimizer.build(model.trainable_variables)
+    return optimizer
+
+
+def _train_step(model: Any, optimizer: Any, relational_weight: float, centre: np.ndarray):
+    import tensorflow as tf
+
     mean = tf.constant(centre[None], tf.float32)
 
     @tf.function(reduce_retracing=True)
@@ -376,37 +399,81 @@ def _starting_model(
     return build_model(weights, pruning), pruning
 
 
+@dataclass
+class _Progress:
+    """Where a run stands: what its checkpoint keeps and ``--resume`` goes on from."""
+
+    steps: int = 0
+    elapsed_s: float = 0.0  # training time so far, of the time budget
+    start_cos: float = math.nan
+    curve: list = field(default_factory=list)  # (minutes, steps, held-out cosine)
+    resumed_at: list = field(default_factory=list)  # steps where a --resume went on
+
+
+#: Options a checkpoint must have been made with to be resumed (the rest: paths, printing).
+_NOT_RESUMED = ("out", "cache", "resume", "progress")
+
+
+def _resumable(cfg: DistilConfig) -> dict:
+    return {k: v for k, v in asdict(cfg).items() if k not in _NOT_RESUMED}
+
+
+def _resume(cfg: DistilConfig, ckpt: Path, model: Any, optimizer: Any, log) -> _Progress | None:
+    """The progress of ``ckpt`` loaded into model and optimiser, or None where there is none
+    to resume. TrainingError, one line, when it was made with other options."""
+    if not (cfg.resume and (ckpt / "state.json").exists()):
+        if cfg.resume:
+            log(f"--resume: no checkpoint in {ckpt}, starting afresh")
+        return None
+    state = load_checkpoint(ckpt, model, optimizer, [])
+    made_with, now = state.get("config", {}), json.loads(json.dumps(_resumable(cfg)))
+    for key in now:
+        if made_with.get(key) != now[key]:
+            raise TrainingError(
+                f"{ckpt}: made with {key} = {made_with.get(key)!r}, now {now[key]!r}; resume "
+                "with the same options, or start afresh in another --out"
+            )
+    progress = _Progress(**state["progress"])
+    progress.resumed_at.append(progress.steps)
+    log(f"resumed at step {progress.steps}, {progress.elapsed_s / 60:.1f} min trained")
+    return progress
+
+
 def _fit(
-    cfg: DistilConfig, step, batches: BackgroundBatches, held_cos, log
-) -> tuple[int, float, list]:
-    """Train for the time budget (warm-up, then cosine decay over the minutes); the held-out
-    cosine six times along the way. Returns steps, minutes and that curve."""
+    cfg: DistilConfig, step, batches: BackgroundBatches, held_cos, log, at: _Progress, save
+) -> None:
+    """Train until the time budget is spent (warm-up, then cosine decay over the minutes),
+    going on from ``at``; at each sixth of the budget the held-out cosine and ``save()``."""
     import tensorflow as tf
 
-    budget, started, steps, curve = cfg.time_budget_min * 60, time.monotonic(), 0, []
-    next_check = started + budget / 6
-    while (elapsed := time.monotonic() - started) < budget:
-        lr = warmup_cosine_lr(cfg.lr, cfg.warmup_steps, steps, elapsed / budget)
+    budget, checks = cfg.time_budget_min * 60, cfg.time_budget_min * 10  # seconds, a sixth
+    started, before = time.monotonic(), at.elapsed_s
+    next_check = (math.floor(before / checks) + 1) * checks
+    while (elapsed := before + time.monotonic() - started) < budget:
+        lr = warmup_cosine_lr(cfg.lr, cfg.warmup_steps, at.steps, elapsed / budget)
         x, target = batches.get()
         point, relational = step(tf.constant(x), tf.constant(target), tf.constant(lr, tf.float32))
-        steps += 1
-        if steps % 200 == 0:
+        at.steps += 1
+        if at.steps % 200 == 0:
             log(
-                f"step {steps}, {elapsed / 60:.1f} of {cfg.time_budget_min:g} min: "
+                f"step {at.steps}, {elapsed / 60:.1f} of {cfg.time_budget_min:g} min: "
                 f"1 - cos {float(point):.4f}, relational {float(relational):.5f}, "
-                f"{steps * cfg.batch / elapsed:.0f} faces/s"
+                f"{at.steps * cfg.batch / elapsed:.0f} faces/s"
             )
-        if time.monotonic() > next_check:
-            curve.append((round(elapsed / 60, 2), steps, held_cos()))
-            log(f"held-out cosine to dlib {curve[-1][2]:.4f}")
-            next_check += budget / 6
-    return steps, round((time.monotonic() - started) / 60, 2), curve
+        if elapsed > next_check:
+            at.elapsed_s = elapsed
+            at.curve.append((round(elapsed / 60, 2), at.steps, held_cos()))
+            log(f"held-out cosine to dlib {at.curve[-1][2]:.4f}")
+            save()
+            next_check += checks
+    at.elapsed_s = min(budget, before + time.monotonic() - started)
 
 
 def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> dict:
     """Prune, distil for ``cfg.time_budget_min`` minutes, write ``encoder.keras`` and
     ``training.json`` into ``cfg.out``; return the record. ``faces`` (train, held out) replaces
-    loading ``cfg.roots`` (tests)."""
+    loading ``cfg.roots`` (tests). A checkpoint goes to ``out/checkpoint`` at each held-out
+    check; ``cfg.resume`` goes on from it (same options, the rest of the same time budget)."""
     from trainer.cache import DEFAULT_CACHE
 
     check_widths(cfg.stream, cfg.middle)
@@ -429,17 +496,23 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
     centre = targets.mean(axis=(0, 1))
     model, pruning = _starting_model(cfg, weights, train)
     trainable_convs = freeze_after(model, cfg.trainable_stages)
+    optimizer = _optimizer(model)
 
     def held_cos() -> float:
         return held_out_cosine(model, held.crops, held_targets, centre)
 
-    start_cos = held_cos()
+    ckpt = out / "checkpoint"
+    at = _resume(cfg, ckpt, model, optimizer, log) or _Progress(start_cos=held_cos())
     log(
         f"{model.count_params():,} parameters ({trainable_convs} convolutions trained); "
-        f"held-out cosine to dlib at the start {start_cos:.4f}"
+        f"held-out cosine to dlib at the start {at.start_cos:.4f}"
     )
 
-    step = _train_step(model, cfg.relational_weight, centre)
+    def save() -> None:
+        state = {"config": _resumable(cfg), "progress": asdict(at)}
+        save_checkpoint(ckpt, model, optimizer, [], state)
+
+    step = _train_step(model, optimizer, cfg.relational_weight, centre)
     batches = _Batches(
         train.crops,
         targets,
@@ -447,15 +520,16 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
         cfg.seed,
         _int8_dlib() if cfg.moved_targets else None,
         mix_share=cfg.mix_share,
+        stream=at.steps,
     )
     try:
-        steps, minutes, curve = _fit(cfg, step, batches, held_cos, log)
+        _fit(cfg, step, batches, held_cos, log, at, save)
     finally:
         batches.close()
     final = held_cos()
     if not np.isfinite(final):
         raise TrainingError(
-            f"held-out cosine to dlib is {final} after {steps} steps (diverged); nothing written"
+            f"held-out cosine to dlib is {final} after {at.steps} steps (diverged); nothing written"
         )
     record = {
         "preprocessing": DLIB_CHIP,
@@ -465,21 +539,24 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
         "target_centre_norm": round(float(np.linalg.norm(centre)), 4),
         "parameters": int(model.count_params()),
         "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
-        "steps": steps,
-        "train_minutes": minutes,
+        "steps": at.steps,
+        "train_minutes": round(at.elapsed_s / 60, 2),
+        "resumed_at_steps": at.resumed_at,
         "held_out": {
             "identities": len(np.unique(held.labels)),
             "faces": len(held.labels),
         },
         "held_out_cosine_to_dlib": {
-            "start": round(start_cos, 4),
+            "start": round(at.start_cos, 4),
             "end": round(final, 4),
-            "curve": curve,
+            "curve": at.curve,
         },
         "licence": f"initialised from {LICENCE}; distilled on the training roots",
     }
     text = json.dumps(record, indent=2, allow_nan=False)  # strict JSON, checked before writing
     model.save(out / "encoder.keras")
     (out / "training.json").write_text(text)
-    log(f"held-out cosine to dlib {final:.4f} after {steps} steps; wrote {out / 'encoder.keras'}")
+    log(
+        f"held-out cosine to dlib {final:.4f} after {at.steps} steps; wrote {out / 'encoder.keras'}"
+    )
     return record

@@ -113,8 +113,9 @@ class BackgroundBatches:
     training step); a subclass says how one batch is made (:meth:`make`). An error there
     reaches the trainer at its next :meth:`get` instead of leaving it waiting."""
 
-    def __init__(self, seed: int) -> None:
-        self.rng = np.random.default_rng(seed + 1)
+    def __init__(self, seed: int, stream: int = 0) -> None:
+        # stream: a resumed run's steps so far, so that it does not replay its first batches
+        self.rng = np.random.default_rng([seed + 1, stream] if stream else seed + 1)
         self.q: queue.Queue = queue.Queue(maxsize=6)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -366,7 +367,7 @@ def _build_run(cfg: TrainConfig, data: _Data, ckpt_dir: Path) -> _Run:
         _init_weights(model, cfg, data.train_set)
         _log(cfg, f"weights from {cfg.init_from}")
     if resuming:
-        run.state = _load_checkpoint(ckpt_dir, model, optimizer, extra)
+        run.state = load_checkpoint(ckpt_dir, model, optimizer, extra)
         data.sampler.rng = np.random.default_rng([cfg.seed, run.state["step"]])
         _log(cfg, f"resumed at epoch {run.state['epoch']} step {run.state['step']}")
     elif cfg.resume:
@@ -435,7 +436,7 @@ def _train_epochs(cfg: TrainConfig, data: _Data, run: _Run, ckpt_dir: Path) -> N
             record.update(_monitor(run.model, data.val_pairs, data.monitor))
             run.state["history"].append(record)
             _log(cfg, "epoch " + " ".join(f"{k}={_fmt(v)}" for k, v in record.items()))
-            _save_checkpoint(ckpt_dir, run.model, run.optimizer, run.extra, run.state)
+            save_checkpoint(ckpt_dir, run.model, run.optimizer, run.extra, run.state)
     finally:
         batches.close()
 
@@ -775,17 +776,26 @@ def _init_weights(model, cfg: TrainConfig, faces: FaceSet) -> None:
         ) from None
 
 
-def _save_checkpoint(ckpt_dir: Path, model, optimizer, extra, state) -> None:
+def save_checkpoint(ckpt_dir: Path, model, optimizer, extra, state) -> None:
+    """Weights, optimiser and ``extra`` variables and the JSON ``state`` of a run, for
+    ``--resume``. Each file is written beside its place and moved in, ``state.json`` last: a
+    run killed while saving leaves no half-written file (at worst weights one save newer than
+    the state that counts their steps)."""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    model.save_weights(ckpt_dir / "model.weights.h5")
-    np.savez(ckpt_dir / "optimizer.npz", *[np.asarray(v) for v in optimizer.variables])
-    np.savez(ckpt_dir / "extra.npz", *[np.asarray(v) for v in extra])
+    model.save_weights(ckpt_dir / "model.tmp.weights.h5")
+    os.replace(ckpt_dir / "model.tmp.weights.h5", ckpt_dir / "model.weights.h5")
+    for name, variables in (("optimizer", optimizer.variables), ("extra", extra)):
+        with open(ckpt_dir / f"{name}.tmp.npz", "wb") as f:
+            np.savez(f, *[np.asarray(v) for v in variables])
+        os.replace(ckpt_dir / f"{name}.tmp.npz", ckpt_dir / f"{name}.npz")
     tmp = ckpt_dir / "state.json.tmp"
     tmp.write_text(json.dumps(state, default=_json_default))
     os.replace(tmp, ckpt_dir / "state.json")
 
 
-def _load_checkpoint(ckpt_dir: Path, model, optimizer, extra) -> dict:
+def load_checkpoint(ckpt_dir: Path, model, optimizer, extra) -> dict:
+    """Restore what :func:`save_checkpoint` wrote into these (built) objects; return the
+    state. TrainingError, one line, for a missing, damaged or mismatched checkpoint."""
     try:
         model.load_weights(ckpt_dir / "model.weights.h5")
         with np.load(ckpt_dir / "optimizer.npz") as z:

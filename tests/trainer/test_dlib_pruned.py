@@ -5,6 +5,7 @@ weights (the teacher extra, which ``.[dev]`` installs); the faces are generated 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -23,7 +24,7 @@ from converter.dlib_resnet import (
 from tests.trainer.synthetic import synthetic_faces
 from trainer.data import split_by_identity
 from trainer.dlib_pruned import DistilConfig, distil, freeze_after, select_channels
-from trainer.errors import DataError
+from trainer.errors import DataError, TrainingError
 
 STREAM = (8, 16, 16, 24, 24)
 MIDDLE = (8, 8, 16, 16, 16)
@@ -191,3 +192,62 @@ def test_blends_without_moved_targets_are_a_one_line_error(tmp_path, faces) -> N
     with pytest.raises(DataError, match="--mix-share needs --moved-targets"):
         distil(cfg, split_by_identity(faces, 0.2, 0))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_goes_on_from_its_checkpoint_with_the_same_options_only(tmp_path, faces) -> None:
+    split = split_by_identity(faces, 0.2, 0)
+    cfg = DistilConfig(
+        roots=[],
+        out=str(tmp_path / "run"),
+        stream=STREAM,
+        middle=MIDDLE,
+        time_budget_min=0.25,
+        batch=16,
+        lr=1e-3,
+        warmup_steps=5,
+        select_faces=16,
+        progress=False,
+    )
+    first = distil(cfg, split)
+    state = json.loads((tmp_path / "run" / "checkpoint" / "state.json").read_text())
+    saved = state["progress"]
+    # the last check is at 5/6 of the budget: the checkpoint is behind the finished run
+    assert 0 < saved["steps"] <= first["steps"]
+    assert saved["elapsed_s"] == pytest.approx(0.25 * 60 * 5 / 6, abs=3.0)
+    assert [c[1] for c in saved["curve"]] == [
+        c[1] for c in first["held_out_cosine_to_dlib"]["curve"]
+    ]
+
+    resumed = distil(replace(cfg, resume=True), split)
+    assert resumed["resumed_at_steps"] == [saved["steps"]]
+    assert resumed["steps"] >= saved["steps"]
+    assert resumed["held_out_cosine_to_dlib"]["start"] == first["held_out_cosine_to_dlib"]["start"]
+    assert resumed["train_minutes"] == pytest.approx(0.25, abs=0.02)
+    assert resumed["held_out_cosine_to_dlib"]["curve"][: len(saved["curve"])] == saved["curve"]
+
+    # the weights are the checkpoint's: with its budget spent, no step, the cosine it saved
+    state["progress"]["elapsed_s"] = 0.25 * 60
+    (tmp_path / "run" / "checkpoint" / "state.json").write_text(json.dumps(state))
+    spent = distil(replace(cfg, resume=True), split)
+    assert spent["steps"] == saved["steps"]
+    assert spent["held_out_cosine_to_dlib"]["end"] == pytest.approx(saved["curve"][-1][2], abs=2e-4)
+
+    with pytest.raises(TrainingError, match=r"made with lr = 0\.001, now 0\.002"):
+        distil(replace(cfg, resume=True, lr=2e-3), split)
+
+
+def test_resume_without_a_checkpoint_starts_afresh(tmp_path, faces) -> None:
+    cfg = DistilConfig(
+        roots=[],
+        out=str(tmp_path / "run"),
+        stream=STREAM,
+        middle=MIDDLE,
+        time_budget_min=0.05,
+        batch=16,
+        warmup_steps=5,
+        select_faces=16,
+        resume=True,
+        progress=False,
+    )
+    record = distil(cfg, split_by_identity(faces, 0.2, 0))
+    assert record["resumed_at_steps"] == [] and record["steps"] > 0
