@@ -29,7 +29,7 @@ from benchmarks.frames import door_frames, lfw_files
 from benchmarks.timing import interleaved_ms
 from converter.yunet import OpenCVYuNet
 from edge.detectors import Detector, DetectorSettings, create_detector
-from edge.detectors.yunet import SHIPPED_MODEL
+from edge.detectors.yunet import SHIPPED_MODEL, YuNetDetector
 from edge.embedder import Embedder
 from edge.gallery import STORED_CROP_SIZE, Gallery
 from edge.matching import Matcher
@@ -50,11 +50,7 @@ def synthetic_gallery(embedder: Embedder, people: int = 10, per: int = 5) -> Gal
 def _on_opencv(settings: DetectorSettings) -> Detector:
     """The shipped YuNet with OpenCV's DNN module in place of LiteRT, as the edge ran it until
     2026-12-07: the peer of the LiteRT file in the same run."""
-    detector = create_detector(settings)
-    detector._net = OpenCVYuNet(SHIPPED_MODEL.with_suffix(".onnx"))
-    if settings.refine_px:
-        detector._refine_net = OpenCVYuNet(SHIPPED_MODEL.with_suffix(".onnx"))
-    return detector
+    return YuNetDetector(settings, net=lambda: OpenCVYuNet(SHIPPED_MODEL.with_suffix(".onnx")))
 
 
 def detectors(detect_width: int) -> dict[str, Callable[[], Detector]]:

@@ -11,7 +11,9 @@ converted the same way.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -42,17 +44,34 @@ def model_file(configured: str) -> Path:
     return path
 
 
+class YuNetRows(Protocol):
+    """A YuNet network: a BGR image -> (N, 15) rows of box, 5 landmarks and score, in the
+    image's pixels (:class:`edge.detectors.yunet_litert.YuNetNet`; OpenCV's
+    ``FaceDetectorYN`` gives the same rows)."""
+
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray: ...
+
+
 class YuNetDetector(Detector):
+    """YuNet's faces, with a refining pass for the landmarks of faces found on a shrunk copy.
+    ``net`` makes the network (the shipped or configured file on LiteRT when None; a
+    benchmark passes OpenCV's to compare the two runtimes on the same detector)."""
+
     name = "yunet"
 
-    def __init__(self, settings: DetectorSettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: DetectorSettings | None = None,
+        net: Callable[[], YuNetRows] | None = None,
+    ) -> None:
         super().__init__(settings)
         s = self.settings
         path = model_file(s.model)
-        self._net = _create(path, s)
+        make = net or functools.partial(_create, path, s)
+        self._net = make()
         # A second network for the refining pass: its input size never changes (resizing one
         # interpreter every call costs more than the detection itself).
-        self._refine_net = _create(path, s) if s.refine_px else None
+        self._refine_net = make() if s.refine_px else None
         self.model_path = path
 
     @functools.cached_property
