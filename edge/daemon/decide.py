@@ -188,7 +188,16 @@ class Decider:
         if age is not None:
             self.counters[f"cooldown_{d.type}"] += 1
             who = d.person or "the same unknown face"
-            log.info("%s suppressed: %s had an event %.1f s ago", d.type, who, age)
+            # what was decided, as an event line would say it: a muted wrong name is found here
+            log.info(
+                "%s suppressed: %s had an event %.1f s ago (score=%.3f track=%d visit=%s)",
+                d.type,
+                who,
+                age,
+                d.score,
+                d.track_id,
+                d.visit_id,
+            )
             return None
         self.cooldowns.record(d, embedding, now)
         visit.unknown_published = d.type == "unknown"

@@ -331,7 +331,10 @@ def test_muted_decisions_get_their_own_columns():
 
 
 def test_muted_decision_reads_only_suppression_lines():
-    line = "INFO edge.daemon.decide: recognized suppressed: Jean_Chretien had an event 12.5 s ago"
+    line = (
+        "INFO edge.daemon.decide: recognized suppressed: Jean_Chretien had an event 12.5 s ago"
+        " (score=0.912 track=7 visit=13c3b1ab-0e33-4e35-8477-7c7ad81a7c1f)"
+    )
     assert door_score.muted_decision(line) == {
         "type": "recognized",
         "person": "Jean_Chretien",

@@ -9,6 +9,7 @@ apart are two events, the same stranger twice is one) and a better late view.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import numpy as np
@@ -75,8 +76,9 @@ def test_unknown_visit_upgraded_to_recognized_with_the_same_visit_id(tmp_path, b
 
 
 def test_two_strangers_seconds_apart_are_two_events_the_same_one_twice_is_one(
-    tmp_path, broker, recorder
+    tmp_path, broker, recorder, caplog
 ):
+    caplog.set_level("INFO", logger="edge.daemon.decide")
     rec = recorder(broker.port, [EVENTS, STATE])
     a, b = stranger(0), stranger(1)
     visits = faces_of(a, 0.9, 6) + GAP + faces_of(b, 0.9, 6) + GAP + faces_of(a, 0.8, 6) + GAP
@@ -88,6 +90,10 @@ def test_two_strangers_seconds_apart_are_two_events_the_same_one_twice_is_one(
     assert len({e["visit_id"] for e in got}) == 2
     # the suppressed return of stranger a is counted in the retained state
     assert daemon.decider.counters["cooldown_unknown"] == 1
+    # the muted decision is logged as an event would be, with its score, track and visit
+    (muted,) = [r.getMessage() for r in caplog.records if "suppressed" in r.getMessage()]
+    assert muted.startswith("unknown suppressed: the same unknown face had an event ")
+    assert re.search(r"s ago \(score=-?[0-9.]+ track=[0-9]+ visit=[0-9a-f-]{36}\)$", muted)
     rec.wait_for(lambda m: m[0] == STATE and json.loads(m[1]).get("decider_cooldown_unknown") == 1)
 
 
