@@ -103,21 +103,25 @@ def test_widths_out_of_range_are_one_line_errors(weights, faces) -> None:
         select_channels(weights, faces.crops[:4], (8, 16), MIDDLE)
 
 
-def test_distillation_moves_the_pruned_net_towards_dlib(tmp_path, faces) -> None:
-    train, held = split_by_identity(faces, 0.2, 0)
-    cfg = DistilConfig(
+def short_run(tmp_path, minutes: float, **options) -> DistilConfig:
+    """A distillation of the small widths above into ``tmp_path/run`` for ``minutes``."""
+    return DistilConfig(
         roots=[],
         out=str(tmp_path / "run"),
         stream=STREAM,
         middle=MIDDLE,
-        time_budget_min=0.5,
+        time_budget_min=minutes,
         batch=16,
         lr=1e-3,
         warmup_steps=5,
         select_faces=16,
         progress=False,
+        **options,
     )
-    record = distil(cfg, (train, held))
+
+
+def test_distillation_moves_the_pruned_net_towards_dlib(tmp_path, faces) -> None:
+    record = distil(short_run(tmp_path, 0.5), split_by_identity(faces, 0.2, 0))
     cos = record["held_out_cosine_to_dlib"]
     assert record["steps"] > 5 and cos["end"] > cos["start"]
     saved = json.loads((tmp_path / "run" / "training.json").read_text())
@@ -196,24 +200,13 @@ def test_blends_without_moved_targets_are_a_one_line_error(tmp_path, faces) -> N
 
 def test_a_run_goes_on_from_its_checkpoint_with_the_same_options_only(tmp_path, faces) -> None:
     split = split_by_identity(faces, 0.2, 0)
-    cfg = DistilConfig(
-        roots=[],
-        out=str(tmp_path / "run"),
-        stream=STREAM,
-        middle=MIDDLE,
-        time_budget_min=0.25,
-        batch=16,
-        lr=1e-3,
-        warmup_steps=5,
-        select_faces=16,
-        progress=False,
-    )
+    cfg = short_run(tmp_path, 0.25)
     first = distil(cfg, split)
     state = json.loads((tmp_path / "run" / "checkpoint" / "state.json").read_text())
     saved = state["progress"]
-    # the last check is at 5/6 of the budget: the checkpoint is behind the finished run
+    # saved at the last held-out check (at most 5/6 of the budget), behind the finished run
     assert 0 < saved["steps"] <= first["steps"]
-    assert saved["elapsed_s"] == pytest.approx(0.25 * 60 * 5 / 6, abs=3.0)
+    assert 0.25 * 60 / 6 <= saved["elapsed_s"] < 0.25 * 60
     assert [c[1] for c in saved["curve"]] == [
         c[1] for c in first["held_out_cosine_to_dlib"]["curve"]
     ]
@@ -237,17 +230,6 @@ def test_a_run_goes_on_from_its_checkpoint_with_the_same_options_only(tmp_path, 
 
 
 def test_resume_without_a_checkpoint_starts_afresh(tmp_path, faces) -> None:
-    cfg = DistilConfig(
-        roots=[],
-        out=str(tmp_path / "run"),
-        stream=STREAM,
-        middle=MIDDLE,
-        time_budget_min=0.05,
-        batch=16,
-        warmup_steps=5,
-        select_faces=16,
-        resume=True,
-        progress=False,
-    )
+    cfg = short_run(tmp_path, 0.05, resume=True)
     record = distil(cfg, split_by_identity(faces, 0.2, 0))
     assert record["resumed_at_steps"] == [] and record["steps"] > 0
