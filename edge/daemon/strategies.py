@@ -42,6 +42,11 @@ lower threshold, 0.5725, had found the opposite, 62 vs 60 recognised with 5 vs 3
 3 seeds: with a looser threshold single lucky frames were common enough for the mean to
 collect them.)
 
+Tried and removed (2026-12-07, docs/BENCHMARKS.md "A slack for the run of agreeing frames"):
+letting a frame up to 0.01-0.05 under the threshold, with the mean's person as its best
+candidate, extend the run. It named visits sooner (p95 400 -> 133-333 ms of clip time) and
+2-4 strangers of 312 as members: each frame of the run must match on its own.
+
 Both share the instant rule: a track whose frames all matched the same person, with evidence
 clearing the threshold by ``instant_above``, is named from its first frame
 (``instant_above < 0`` turns it off): the last frame's score for ``vote``, the mean's for
