@@ -433,7 +433,10 @@ def _resume(cfg: DistilConfig, ckpt: Path, model: Any, optimizer: Any, log) -> _
                 f"{ckpt}: made with {key} = {made_with.get(key)!r}, now {now[key]!r}; resume "
                 "with the same options, or start afresh in another --out"
             )
-    progress = _Progress(**state["progress"])
+    try:
+        progress = _Progress(**state["progress"])
+    except (KeyError, TypeError):
+        raise TrainingError(f"{ckpt}: cannot resume (no usable progress in state.json)") from None
     progress.resumed_at.append(progress.steps)
     log(f"resumed at step {progress.steps}, {progress.elapsed_s / 60:.1f} min trained")
     return progress

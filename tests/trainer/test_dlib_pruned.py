@@ -227,6 +227,11 @@ def test_a_run_goes_on_from_its_checkpoint_with_the_same_options_only(tmp_path, 
 
     with pytest.raises(TrainingError, match=r"made with lr = 0\.001, now 0\.002"):
         distil(replace(cfg, resume=True, lr=2e-3), split)
+    # a state.json from something else: one line, not a traceback
+    state["progress"] = {"step": 3}
+    (tmp_path / "run" / "checkpoint" / "state.json").write_text(json.dumps(state))
+    with pytest.raises(TrainingError, match="no usable progress"):
+        distil(replace(cfg, resume=True), split)
 
 
 def test_resume_without_a_checkpoint_starts_afresh(tmp_path, faces) -> None:
