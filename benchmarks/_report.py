@@ -46,9 +46,12 @@ def machine() -> str:
             cpu = line.split(":", 1)[1].strip()
             break
     dot = int8_dot_products(cpuinfo)
-    isa = f"int8 dot products ({', '.join(dot)})" if dot else "no int8 dot products"
     if not cpuinfo:
         isa = "int8 dot products unknown"
+    elif dot:
+        isa = f"int8 dot products ({', '.join(dot)})"
+    else:
+        isa = "no int8 dot products"
     return (
         f"{cpu}, {os.cpu_count()} cores, {isa}, Python {platform.python_version()}, "
         f"{platform.system()} {platform.machine()}"

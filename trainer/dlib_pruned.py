@@ -449,7 +449,8 @@ def _fit(
     going on from ``at``; at each sixth of the budget the held-out cosine and ``save()``."""
     import tensorflow as tf
 
-    budget, checks = cfg.time_budget_min * 60, cfg.time_budget_min * 10  # seconds, a sixth
+    budget = cfg.time_budget_min * 60
+    checks = budget / 6  # seconds between held-out checks (and checkpoints)
     started, before = time.monotonic(), at.elapsed_s
     next_check = (math.floor(before / checks) + 1) * checks
     while (elapsed := before + time.monotonic() - started) < budget:
