@@ -83,8 +83,10 @@ from trainer.data import FaceSet, load_faces, split_by_identity
 from trainer.errors import DataError, TrainingError
 from trainer.train import (
     BackgroundBatches,
+    check_resume_options,
     embed,
     load_checkpoint,
+    resume_options,
     save_checkpoint,
     warmup_cosine_lr,
 )
@@ -410,14 +412,6 @@ class _Progress:
     resumed_at: list = field(default_factory=list)  # steps where a --resume went on
 
 
-#: Options a checkpoint must have been made with to be resumed (the rest: paths, printing).
-_NOT_RESUMED = ("out", "cache", "resume", "progress")
-
-
-def _resumable(cfg: DistilConfig) -> dict:
-    return {k: v for k, v in asdict(cfg).items() if k not in _NOT_RESUMED}
-
-
 def _resume(cfg: DistilConfig, ckpt: Path, model: Any, optimizer: Any, log) -> _Progress | None:
     """The progress of ``ckpt`` loaded into model and optimiser, or None where there is none
     to resume. TrainingError, one line, when it was made with other options."""
@@ -426,13 +420,7 @@ def _resume(cfg: DistilConfig, ckpt: Path, model: Any, optimizer: Any, log) -> _
             log(f"--resume: no checkpoint in {ckpt}, starting afresh")
         return None
     state = load_checkpoint(ckpt, model, optimizer, [])
-    made_with, now = state.get("config", {}), json.loads(json.dumps(_resumable(cfg)))
-    for key in now:
-        if made_with.get(key) != now[key]:
-            raise TrainingError(
-                f"{ckpt}: made with {key} = {made_with.get(key)!r}, now {now[key]!r}; resume "
-                "with the same options, or start afresh in another --out"
-            )
+    check_resume_options(ckpt, state.get("config", {}), resume_options(cfg))
     try:
         progress = _Progress(**state["progress"])
     except (KeyError, TypeError):
@@ -513,7 +501,7 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
     )
 
     def save() -> None:
-        state = {"config": _resumable(cfg), "progress": asdict(at)}
+        state = {"config": resume_options(cfg), "progress": asdict(at)}
         save_checkpoint(ckpt, model, optimizer, [], state)
 
     step = _train_step(model, optimizer, cfg.relational_weight, centre)

@@ -335,6 +335,12 @@ class _Run:
     )
 
 
+#: trainer train's --resume may also go on longer than the run was first meant to (the
+#: schedule then stretches: ``--epochs`` and ``--time-budget`` set how far it goes) and
+#: monitor other pairs (they are only watched).
+TRAIN_RESUME_LONGER = ("epochs", "time_budget_min", "monitor_pairs", "monitor_root")
+
+
 def _build_run(cfg: TrainConfig, data: _Data, ckpt_dir: Path) -> _Run:
     """A fresh encoder (weights ``--init-from`` a run or model), or the checkpoint's when
     ``--resume`` finds one (its sampler position too)."""
@@ -366,12 +372,18 @@ def _build_run(cfg: TrainConfig, data: _Data, ckpt_dir: Path) -> _Run:
     if cfg.init_from and not resuming:
         _init_weights(model, cfg, data.train_set)
         _log(cfg, f"weights from {cfg.init_from}")
+    options = resume_options(cfg, RESUME_FREE + TRAIN_RESUME_LONGER)
     if resuming:
         run.state = load_checkpoint(ckpt_dir, model, optimizer, extra)
+        if "options" in run.state:
+            check_resume_options(ckpt_dir, run.state["options"], options)
+        else:
+            _log(cfg, f"{ckpt_dir}: made before checkpoints recorded options, not compared")
         data.sampler.rng = np.random.default_rng([cfg.seed, run.state["step"]])
         _log(cfg, f"resumed at epoch {run.state['epoch']} step {run.state['step']}")
     elif cfg.resume:
         _log(cfg, f"--resume: no checkpoint in {ckpt_dir}, starting fresh")
+    run.state["options"] = options
     return run
 
 
@@ -774,6 +786,29 @@ def _init_weights(model, cfg: TrainConfig, faces: FaceSet) -> None:
             f"--init-from {path}: a different architecture than --input-size {cfg.input_size} "
             f"--width {cfg.width} --embedding-size {cfg.embedding_size}"
         ) from None
+
+
+#: Options a --resume may change in every trainer command: where files go, printing, threads.
+RESUME_FREE = ("out", "cache", "resume", "progress", "threads")
+
+
+def resume_options(cfg: Any, free: tuple[str, ...] = RESUME_FREE) -> dict:
+    """The options of ``cfg`` (a config dataclass) a checkpoint records and a ``--resume``
+    must repeat, as JSON stores them: all but ``free``."""
+    chosen = {k: v for k, v in asdict(cfg).items() if k not in free}
+    return json.loads(json.dumps(chosen, default=_json_default))
+
+
+def check_resume_options(ckpt_dir: Path, made_with: dict, now: dict) -> None:
+    """TrainingError, one line naming the first option, where the checkpoint in ``ckpt_dir``
+    was made with other options than ``now`` (:func:`resume_options`): resuming would train a
+    run that is neither the old one nor the new one."""
+    for key, value in now.items():
+        if made_with.get(key) != value:
+            raise TrainingError(
+                f"{ckpt_dir}: made with {key} = {made_with.get(key)!r}, now {value!r}; resume "
+                "with the same options, or start afresh in another --out"
+            )
 
 
 def save_checkpoint(ckpt_dir: Path, model, optimizer, extra, state) -> None:

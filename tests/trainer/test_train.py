@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.trainer.synthetic import sample, synthetic_faces
+from trainer.errors import TrainingError
 from trainer.evaluate import row_cosines, sampled_pairs, verification_metrics
 from trainer.model import L2Normalize, build_encoder
 from trainer.train import BackgroundBatches, TrainConfig, embed, recalibrate, train
@@ -94,6 +95,10 @@ def test_tiny_training_run_separates_identities_in_inference_mode(tmp_path):
     more = train(dataclasses.replace(cfg, epochs=5, resume=True), faces)
     assert [h["epoch"] for h in more["history"]] == [1, 2, 3, 4, 5]
     assert more["history"][-1]["step"] == 200
+    # going on longer is allowed, another recipe is not: one line naming the option
+    with pytest.raises(TrainingError, match=r"made with lr = 0\.003, now 0\.001; resume") as err:
+        train(dataclasses.replace(cfg, epochs=6, resume=True, lr=1e-3), faces)
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.slow
