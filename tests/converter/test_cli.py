@@ -207,3 +207,15 @@ def test_main_safety_net_names_the_file(monkeypatch, capsys) -> None:
     monkeypatch.setattr(cli, "cmd_check", boom)
     line = _one_line_failure(["check", "m.tflite"], capsys)
     assert line == "error: /x/regfile/.c.json.tmp: Not a directory"
+
+
+def test_partition_warning_says_what_a_split_graph_costs() -> None:
+    from collections import Counter
+
+    from converter.cli import partition_warning
+    from converter.inspect import Delegation
+
+    pools = partition_warning(Delegation(partitions=5, undelegated=Counter()))
+    assert "XNNPACK partitions: 5" in pools and "only weightless ops" in pools
+    prelu = partition_warning(Delegation(partitions=3, undelegated=Counter(PRELU=2)))
+    assert "PRELU x2" in prelu and "ops with weights on slower kernels" in prelu
