@@ -478,13 +478,8 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
     out.mkdir(parents=True, exist_ok=True)
     train, held = faces or _faces(cfg)
     weights = read_weights(packaged_weights())
-    teacher = build_model(weights)
     cache = Path(cfg.cache or DEFAULT_CACHE) if faces is None else None
-    key = hashlib.sha1("\n".join(train.paths).encode()).hexdigest()[:12]  # these very faces
-    targets = teacher_targets(
-        teacher, train.crops, cache and cache / f"dlib-targets-{key}.npy", log
-    )
-    held_targets = embed(teacher, held.crops)  # the clean crops only: what held_cos compares
+    targets, held_targets = _dlib_targets(weights, train, held, cache, log)
     centre = targets.mean(axis=(0, 1))
     model, pruning = _starting_model(cfg, weights, train)
     trainable_convs = freeze_after(model, cfg.trainable_stages)
@@ -523,7 +518,30 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
         raise TrainingError(
             f"held-out cosine to dlib is {final} after {at.steps} steps (diverged); nothing written"
         )
-    record = {
+    record = _record(cfg, model, pruning, centre, at, final, held)
+    text = json.dumps(record, indent=2, allow_nan=False)  # strict JSON, checked before writing
+    model.save(out / "encoder.keras")
+    (out / "training.json").write_text(text)
+    log(
+        f"held-out cosine to dlib {final:.4f} after {at.steps} steps; wrote {out / 'encoder.keras'}"
+    )
+    return record
+
+
+def _dlib_targets(weights, train: FaceSet, held: FaceSet, cache: Path | None, log):
+    """dlib's float embeddings of the training crops (and their mirrors; cached under
+    ``cache`` by the faces' paths) and of the held-out clean crops, what ``held_cos`` compares."""
+    teacher = build_model(weights)
+    key = hashlib.sha1("\n".join(train.paths).encode()).hexdigest()[:12]  # these very faces
+    targets = teacher_targets(
+        teacher, train.crops, cache and cache / f"dlib-targets-{key}.npy", log
+    )
+    return targets, embed(teacher, held.crops)
+
+
+def _record(cfg: DistilConfig, model, pruning, centre, at: _Progress, final: float, held) -> dict:
+    """``training.json``: what was kept of dlib, how long it trained, how close it came."""
+    return {
         "preprocessing": DLIB_CHIP,
         "recipe": "dlib pruned by channel, distilled onto dlib (trainer prune-dlib)",
         "config": {k: v for k, v in asdict(cfg).items() if k != "progress"},
@@ -545,10 +563,3 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
         },
         "licence": f"initialised from {LICENCE}; distilled on the training roots",
     }
-    text = json.dumps(record, indent=2, allow_nan=False)  # strict JSON, checked before writing
-    model.save(out / "encoder.keras")
-    (out / "training.json").write_text(text)
-    log(
-        f"held-out cosine to dlib {final:.4f} after {at.steps} steps; wrote {out / 'encoder.keras'}"
-    )
-    return record
