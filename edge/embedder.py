@@ -94,7 +94,8 @@ class Embedder:
 
     A face's views go through the network as one batch where the model takes one (dlib's
     encoder does: 0.2 ms of flip fusion's 2 ms saved on one x86 core, the same numbers); a
-    model whose graph fixes its batch at 1 (doorface-small's reshape) runs them one by one.
+    model whose graph fixes its batch at 1 (the trainer's own architecture's reshape) runs them
+    one by one.
     """
 
     def __init__(

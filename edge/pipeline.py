@@ -24,8 +24,9 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 #: The default encoder: dlib's face recognition ResNet as full-integer int8 (converter
 #: import-dlib; docs/MODEL.md): 5.5 MiB, 150 px dlib chips, 0.98 on LFW pairs.
 DEFAULT_MODEL = MODELS_DIR / "dlib-resnet-v1.tflite"
-#: doorface's own distilled student: 0.65 MiB, 64 px, a fifth of the arithmetic, 0.92 on LFW
-#: pairs; for a machine the default is too slow on (``recognition.model = "doorface-small"``).
+#: dlib's ResNet pruned to 0.76 M parameters and distilled back onto it (trainer prune-dlib):
+#: 0.84 MB, 150 px dlib chips, 0.96 on LFW pairs, a third of the default's time per face; for
+#: a machine the default is too slow on (``recognition.model = "doorface-small"``).
 SMALL_MODEL = MODELS_DIR / "doorface-small.tflite"
 #: Shipped models by name: what ``recognition.model`` / ``--model`` may say instead of a path.
 SHIPPED_MODELS = {p.stem: p for p in (DEFAULT_MODEL, SMALL_MODEL)}

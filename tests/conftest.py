@@ -65,3 +65,11 @@ def astronaut_bgr() -> np.ndarray:
     import skimage.data
 
     return np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1])
+
+
+@pytest.fixture(scope="session")
+def trainer_arch_model(tmp_path_factory) -> Path:
+    """An int8 ``.tflite`` of the trainer's own encoder architecture (random weights)."""
+    from tests.model_factory import make_trainer_arch_int8_model
+
+    return make_trainer_arch_int8_model(tmp_path_factory.mktemp("arch64"))

@@ -62,18 +62,39 @@ def astronaut_faces(size: int, n: int = 32, seed: int = 0) -> np.ndarray:
 
 def make_tiny_int8_model(out_dir: Path, input_size: int = 32) -> Path:
     """Build, calibrate and convert a tiny encoder; returns ``out_dir/tiny.tflite``."""
+    return _int8_model(out_dir, "tiny", build_tiny_encoder(input_size), input_size)
+
+
+def make_trainer_arch_int8_model(out_dir: Path) -> Path:
+    """``trainer.model.build_encoder(64)`` (doorface's own architecture, which ``doorface-small``
+    shipped until 2026-12-07) with random weights, BatchNorm statistics moved by one batch of
+    generated faces, converted per-tensor as that model was; returns ``out_dir/arch64.tflite``.
+    Its graph fixes the batch at 1. About 20 s."""
+    import keras
+
+    from tests.trainer.synthetic import synthetic_faces
+    from trainer.model import build_encoder
+
+    keras.utils.set_random_seed(0)
+    model = build_encoder(64)
+    faces, _ = synthetic_faces(people=8, per_person=8, size=64, seed=5)
+    model(faces.crops.astype(np.float32), training=True)
+    return _int8_model(out_dir, "arch64", model, 64, per_channel=False)
+
+
+def _int8_model(out_dir: Path, name: str, model, input_size: int, per_channel=True) -> Path:
     from converter.pipeline import QuantizeOptions, quantize
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    keras_path = out_dir / "tiny.keras"
-    build_tiny_encoder(input_size).save(keras_path)
-    out = out_dir / "tiny.tflite"
+    keras_path = out_dir / f"{name}.keras"
+    model.save(keras_path)
+    out = out_dir / f"{name}.tflite"
     quantize(
         keras_path,
         None,
         out,
-        QuantizeOptions(mode="int8", threshold=0.5, progress=False),
+        QuantizeOptions(mode="int8", threshold=0.5, progress=False, per_channel=per_channel),
         faces=astronaut_faces(input_size),
     )
     return out

@@ -6,10 +6,11 @@ carry the most signal on real faces (:func:`select_channels`), starts from dlib'
 for them, and trains the result to give dlib's float embedding of the same face
 (:func:`distil`). The defaults keep 0.76 M of dlib's 5.65 M parameters and make the stem one
 7x7/4 convolution: 0.82 MiB and 0.6 ms per face int8 on one core of a 2026 AMD EPYC.
-Measured (docs/MODEL.md, "dlib pruned and distilled"): after 65 minutes LFW 0.931 (int8),
-one-shot 0.746, a little ahead of the ``doorface-small`` student, not ahead of it at the door;
-not shipped. What limits it: 16 k training faces (the student fits them: cosine to dlib 0.80 on
-its training faces, 0.75 on held-out ones).
+Measured (docs/MODEL.md): after 65 minutes LFW 0.931 (int8), one-shot 0.746, not ahead of
+the 64 px student at the door; with dlib's targets for moved crops and blends of two faces
+(``--moved-targets --mix-share 0.3``) in one 105-minute run, LFW 0.959 and one-shot 0.857:
+shipped as ``doorface-small`` since 2026-12-07 (scripts/make_small_model.sh). What limits it:
+16 k training faces (the student fits them faster than it generalises).
 
 - Targets: dlib's float embeddings of every training crop and of its mirror image, computed
   once and cached beside the face cache (about 2 min for 16 k faces on 2 cores). The student

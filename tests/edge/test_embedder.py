@@ -45,9 +45,10 @@ def test_flip_fusion_is_the_renormalised_mean_of_crop_and_mirror(tiny_model):
     np.testing.assert_allclose(fused.embed(symmetric), plain.embed(symmetric), atol=1e-6)
 
 
-def test_a_face_s_views_run_as_one_batch_where_the_model_takes_one():
+def test_a_face_s_views_run_as_one_batch_where_the_model_takes_one(trainer_arch_model):
     """dlib's encoder takes a batch of views (one invoke per face, the numbers unchanged);
-    doorface-small fixes its batch at 1 in a reshape and runs its views one by one."""
+    the trainer's own architecture fixes its batch at 1 in a reshape and runs its views one by
+    one."""
     from edge.pipeline import resolve_model
 
     shipped = resolve_model(None)
@@ -57,7 +58,7 @@ def test_a_face_s_views_run_as_one_batch_where_the_model_takes_one():
     total = plain.embed(crops) + plain.embed(crops[:, :, ::-1])
     expected = total / np.linalg.norm(total, axis=1, keepdims=True)
     np.testing.assert_allclose(fused.embed(crops), expected, atol=1e-6)
-    small = shipped.with_name("doorface-small.tflite")
+    small = trainer_arch_model
     assert Embedder(small, flip=True)._batch == 1
     crops = crops[:, 43:107, 43:107]  # its 64 px input
     total = Embedder(small).embed(crops) + Embedder(small).embed(crops[:, :, ::-1])

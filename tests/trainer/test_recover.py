@@ -1,8 +1,7 @@
-"""Rebuilding a trainable float encoder from the shipped int8 model, and --init-from."""
+"""Rebuilding a trainable float encoder from an int8 model of the trainer's architecture (as
+``doorface-small`` shipped until 2026-12-07; here one with random weights), and --init-from."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,8 +14,6 @@ from trainer.model import build_encoder
 from trainer.recover import encoder_from_tflite, folded_weights
 from trainer.train import TrainConfig, _init_weights
 
-SHIPPED = Path(__file__).resolve().parents[2] / "edge" / "models" / "doorface-small.tflite"
-
 
 @pytest.fixture(scope="module")
 def crops() -> np.ndarray:
@@ -28,8 +25,8 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def test_every_convolution_of_the_shipped_model_is_found():
-    folded = folded_weights(SHIPPED)
+def test_every_convolution_of_the_int8_model_is_found(trainer_arch_model):
+    folded = folded_weights(trainer_arch_model)
     model = build_encoder(64)
     convs = [
         layer.name
@@ -42,11 +39,11 @@ def test_every_convolution_of_the_shipped_model_is_found():
     assert folded["gdc"][0].shape == (8, 8, 512, 1) and folded["gdc"][2] == "DEPTHWISE_CONV_2D"
 
 
-def test_recovered_float_encoder_computes_what_the_int8_model_computes(crops):
-    model = encoder_from_tflite(SHIPPED, crops[:60])
+def test_recovered_float_encoder_computes_what_the_int8_model_computes(crops, trainer_arch_model):
+    model = encoder_from_tflite(trainer_arch_model, crops[:60])
     held = crops[60:]
     float_emb = model.predict(held.astype(np.float32), verbose=0)
-    int8_emb = Embedder(SHIPPED, threads=1).embed(held)
+    int8_emb = Embedder(trainer_arch_model, threads=1).embed(held)
     cos = _cosines(float_emb, int8_emb)
     assert cos.mean() > 0.99 and cos.min() > 0.97, (cos.mean(), cos.min())
     # BatchNorm starts near the identity in training mode too (batch statistics of like crops)
@@ -57,9 +54,9 @@ def test_recovered_float_encoder_computes_what_the_int8_model_computes(crops):
     assert model.count_params() == build_encoder(64).count_params()
 
 
-def test_a_model_of_another_architecture_is_refused(crops):
+def test_a_model_of_another_architecture_is_refused(crops, trainer_arch_model):
     with pytest.raises(TrainingError, match="not an encoder of this architecture"):
-        encoder_from_tflite(SHIPPED, crops[:8], width=0.5)
+        encoder_from_tflite(trainer_arch_model, crops[:8], width=0.5)
 
 
 def _cfg(tmp_path, init_from: str, **settings) -> TrainConfig:
@@ -67,7 +64,7 @@ def _cfg(tmp_path, init_from: str, **settings) -> TrainConfig:
     return TrainConfig(init_from=init_from, **{**base, **settings})
 
 
-def test_init_from_copies_a_keras_encoder_or_the_shipped_tflite(tmp_path, crops):
+def test_init_from_copies_a_keras_encoder_or_an_int8_tflite(tmp_path, crops, trainer_arch_model):
     faces, _ = synthetic_faces(people=4, per_person=4, size=32, seed=1)
     source = build_encoder(32, 16, width=0.25)
     source(faces.crops.astype(np.float32), training=True)  # move BatchNorm statistics
@@ -84,9 +81,10 @@ def test_init_from_copies_a_keras_encoder_or_the_shipped_tflite(tmp_path, crops)
 
     shipped_faces, _ = synthetic_faces(people=4, per_person=4, size=64, seed=2)
     target = build_encoder(64)
-    _init_weights(target, _cfg(tmp_path, str(SHIPPED)), shipped_faces)
+    _init_weights(target, _cfg(tmp_path, str(trainer_arch_model)), shipped_faces)
     cos = _cosines(
-        target.predict(crops.astype(np.float32), verbose=0), Embedder(SHIPPED).embed(crops)
+        target.predict(crops.astype(np.float32), verbose=0),
+        Embedder(trainer_arch_model).embed(crops),
     )
     assert cos.mean() > 0.99
 
