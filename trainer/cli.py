@@ -227,7 +227,10 @@ def _add_prune_dlib(sub) -> None:
     d.add_argument("--exclude-pairs", action="append", default=[], metavar="FILE")
     d.add_argument("--cache", default=str(DEFAULT_CACHE), help="face cache folder")
     d.add_argument(
-        "--init-from", default="", metavar="MODEL", help="continue from this run's encoder.keras"
+        "--init-from",
+        default="",
+        metavar="MODEL",
+        help="continue from this run's encoder.keras, or a shipped int8 .tflite of this network",
     )
     d.add_argument(
         "--trainable-stages",

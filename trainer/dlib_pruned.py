@@ -49,7 +49,9 @@ shipped as ``doorface-small`` since 2026-12-07 (scripts/make_small_model.sh). Wh
   optimiser state and progress go to ``OUT/checkpoint``; ``--resume`` goes on from there with
   the rest of the same budget and schedule (its options must be the run's, checked), its batches
   drawn afresh. A session that ends mid-run loses at most a sixth of the budget. Extending a
-  finished run is ``--init-from`` (a warm restart), not ``--resume``.
+  finished run is ``--init-from`` (a warm restart), not ``--resume``: its ``encoder.keras``, or
+  the shipped int8 file when the run is gone (:func:`trainer.recover.dlib_pruned_from_tflite`;
+  80 minutes more from the shipped ``doorface-small``: docs/MODEL.md, not shipped).
 
 Trade-off: the student can only be as good as dlib (it copies dlib's embedding), and dlib's
 mistakes are its own; its accuracy is measured, not assumed (docs/MODEL.md).
@@ -137,7 +139,7 @@ class DistilConfig:
     exclude_pairs: list[str] = field(default_factory=list)
     cache: str = ""
     select_faces: int = 768
-    init_from: str = ""  # continue from this encoder.keras (channels already chosen)
+    init_from: str = ""  # continue from this encoder.keras or int8 .tflite (channels chosen)
     #: train only the stem and this many first stages (0: every layer); the rest keeps dlib's
     #: weights, so what tells people apart stays dlib's and only the early filters adapt
     trainable_stages: int = 0
@@ -389,17 +391,37 @@ def _starting_model(
     """The run ``cfg.init_from`` names, as it ended (no pruning chosen here), or dlib pruned
     by the channels' signal on ``cfg.select_faces`` training faces."""
     if cfg.init_from:
-        import keras
-
-        import trainer.model  # noqa: F401  (registers L2Normalize)
-
-        return keras.models.load_model(cfg.init_from, compile=False), None
+        return _continued_model(Path(cfg.init_from)), None
     rng = np.random.default_rng(cfg.seed)
     sample = train.crops[
         rng.choice(len(train.crops), min(cfg.select_faces, len(train.crops)), replace=False)
     ]
     pruning = select_channels(weights, sample, cfg.stream, cfg.middle, cfg.stem_stride)
     return build_model(weights, pruning), pruning
+
+
+def _continued_model(path: Path) -> Any:
+    """The student to go on training: a run's ``encoder.keras``, or a shipped int8 ``.tflite``
+    (``doorface-small``) rebuilt in float by :func:`trainer.recover.dlib_pruned_from_tflite`,
+    so training can go on from the shipped model when its run folder is gone. TrainingError,
+    one line, for a missing or unreadable file."""
+    import keras
+
+    import trainer.model  # noqa: F401  (registers L2Normalize)
+
+    if not path.is_file():
+        raise TrainingError(f"--init-from: {path} is not a file")
+    if path.suffix == ".tflite":
+        from trainer.recover import dlib_pruned_from_tflite
+
+        try:
+            return dlib_pruned_from_tflite(path)
+        except ValueError as exc:  # not a TFLite flatbuffer
+            raise TrainingError(f"--init-from {path}: {str(exc).splitlines()[0]}") from None
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"--init-from {path}: {str(exc).splitlines()[0]}") from None
 
 
 @dataclass
@@ -421,7 +443,7 @@ def _resume(cfg: DistilConfig, ckpt: Path, model: Any, optimizer: Any, log) -> _
             log(f"--resume: no checkpoint in {ckpt}, starting afresh")
         return None
     state = load_checkpoint(ckpt, model, optimizer, [])
-    check_resume_options(ckpt, state.get("config", {}), resume_options(cfg))
+    check_resume_options(ckpt, state.get("options", {}), resume_options(cfg))
     try:
         progress = _Progress(**state["progress"])
     except (KeyError, TypeError):
@@ -497,7 +519,7 @@ def distil(cfg: DistilConfig, faces: tuple[FaceSet, FaceSet] | None = None) -> d
     )
 
     def save() -> None:
-        state = {"config": resume_options(cfg), "progress": asdict(at)}
+        state = {"options": resume_options(cfg), "progress": asdict(at)}
         save_checkpoint(ckpt, model, optimizer, [], state)
 
     step = _train_step(model, optimizer, cfg.relational_weight, centre)

@@ -14,6 +14,12 @@ Trade-offs: the weights carry their int8 rounding (per-tensor here: a channel wi
 weights keeps few levels), so the recovered model is about as accurate as the int8 one, not the
 lost float one; training from it re-learns those digits within a few hundred steps. Only
 encoders of :func:`build_encoder`'s architecture are rebuilt: the layer names must match.
+
+:func:`dlib_pruned_from_tflite` does the same for ``trainer prune-dlib``'s students (the
+shipped ``doorface-small`` since 2026-12-07): dlib's network has no BatchNorm to restore, so
+its widths, stem stride and shortcuts are read from the file and every weight is set as it is
+(measured on the shipped file: cosine 0.999 to the int8 model's embeddings, as the lost float
+model had).
 """
 
 from __future__ import annotations
@@ -42,28 +48,45 @@ def _dequantize(detail: dict, values: np.ndarray) -> np.ndarray:
     return ((values - zeros.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
 
 
-def folded_weights(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
-    """Layer name -> (Keras-layout kernel, folded bias, op) for every convolution of an int8
-    encoder. Conv kernels come out (kh, kw, in, out); depthwise kernels (kh, kw, C, 1)."""
+def _weight_layers(path: str | Path) -> list[dict]:
+    """Every weight op of an int8 model, in the file's op order: layer name, op, dequantised
+    Keras-layout kernel and bias (None where the layer has none), output shape. Conv kernels
+    come out (kh, kw, in, out); depthwise (kh, kw, C, 1); fully connected (in, out)."""
     from edge.litert import interpreter_class
 
     interpreter = interpreter_class()(model_path=str(path))
     interpreter.allocate_tensors()
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
-    out: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
+    out: list[dict] = []
     for op in interpreter._get_ops_details():
-        if op["op_name"] not in _WEIGHT_OPS:
+        kind = op["op_name"]
+        if kind not in _WEIGHT_OPS and kind != "FULLY_CONNECTED":
             continue
-        _, w_idx, b_idx = op["inputs"][:3]
-        match = _LAYER.search(details[w_idx]["name"])
-        if match is None:
-            raise TrainingError(f"{path}: cannot name the layer of {details[w_idx]['name']!r}")
+        w_idx, b_idx = op["inputs"][1], (op["inputs"][2] if len(op["inputs"]) > 2 else -1)
         w = _dequantize(details[w_idx], interpreter.get_tensor(w_idx))
-        b = _dequantize(details[b_idx], interpreter.get_tensor(b_idx))
-        # CONV_2D (out, kh, kw, in) -> (kh, kw, in, out); DEPTHWISE (1, kh, kw, C) -> (kh, kw, C, 1)
-        kernel = w.transpose(1, 2, 3, 0) if op["op_name"] == "CONV_2D" else w[0][..., None]
-        out[match.group(1)] = (kernel, b, op["op_name"])
+        b = _dequantize(details[b_idx], interpreter.get_tensor(b_idx)) if b_idx >= 0 else None
+        if kind == "FULLY_CONNECTED":
+            name, kernel = "dense", w.T  # (out, in) -> (in, out)
+        else:
+            match = _LAYER.search(details[w_idx]["name"])
+            if match is None:
+                raise TrainingError(f"{path}: cannot name the layer of {details[w_idx]['name']!r}")
+            name = match.group(1)
+            # CONV_2D (out, kh, kw, in) -> (kh, kw, in, out); DEPTHWISE (1, kh, kw, C) -> (kh, kw, C, 1)
+            kernel = w.transpose(1, 2, 3, 0) if kind == "CONV_2D" else w[0][..., None]
+        shape = tuple(int(d) for d in details[op["outputs"][0]]["shape"])
+        out.append({"name": name, "op": kind, "kernel": kernel, "bias": b, "out_shape": shape})
     return out
+
+
+def folded_weights(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+    """Layer name -> (Keras-layout kernel, folded bias, op) for every convolution of an int8
+    encoder. Conv kernels come out (kh, kw, in, out); depthwise kernels (kh, kw, C, 1)."""
+    return {
+        w["name"]: (w["kernel"], w["bias"], w["op"])
+        for w in _weight_layers(path)
+        if w["op"] in _WEIGHT_OPS
+    }
 
 
 def encoder_from_tflite(
@@ -123,3 +146,94 @@ def _set_bn(bn, mean: np.ndarray, std: np.ndarray, bias: np.ndarray) -> None:
     bn.moving_variance.assign(var.astype(np.float32))
     bn.gamma.assign(np.sqrt(var + bn.epsilon).astype(np.float32))
     bn.beta.assign((mean + bias).astype(np.float32))
+
+
+def _creation_order(name: str) -> int:
+    """Keras numbers auto-named layers as it makes them (conv2d, conv2d_1, ...)."""
+    number = name.rsplit("_", 1)[-1]
+    return int(number) if number.isdigit() else 0
+
+
+def dlib_pruned_from_tflite(path: str | Path):
+    """A float Keras model computing what an int8 ``trainer prune-dlib`` student computes
+    (dequantised): its widths and stem read from the file, :func:`converter.dlib_resnet.build_model`
+    built to them, every convolution and the final projection set from the file's weights.
+    The network has no BatchNorm (dlib's is folded into its convolutions), so training and
+    inference start from the same function. TrainingError, one line, for another architecture."""
+    import keras
+
+    from converter.dlib_resnet import (
+        CHIP_SIZE,
+        STAGES,
+        Pruning,
+        build_model,
+        packaged_weights,
+        read_weights,
+    )
+
+    layers = _weight_layers(path)
+    convs = sorted(
+        (w for w in layers if w["op"] == "CONV_2D"), key=lambda w: _creation_order(w["name"])
+    )
+    dense = [w for w in layers if w["op"] == "FULLY_CONNECTED"]
+    wrong = f"{path}: not a pruned dlib network (trainer prune-dlib)"
+    if not convs or convs[0]["kernel"].shape[:3] != (7, 7, 3) or len(dense) != 1:
+        raise TrainingError(wrong)
+    stem_stride = 4 if convs[0]["out_shape"][1] == (CHIP_SIZE - 7) // 4 + 1 else 2
+    stream, middle, k = [np.arange(convs[0]["kernel"].shape[3])], [], 1
+    try:
+        for i, (dlib_width, n) in enumerate(STAGES):
+            for j in range(n + bool(i)):
+                middle.append(np.arange(convs[k]["kernel"].shape[3]))
+                width, k = convs[k + 1]["kernel"].shape[3], k + 2
+                if i and j == 0:  # a stage's first block: its stream's channels, from the shortcut
+                    pad = convs[k]["kernel"] if k < len(convs) and _is_shortcut(convs[k]) else None
+                    k += pad is not None
+                    stream.append(_stream_after(stream[-1], pad, width, dlib_width))
+    except IndexError:
+        raise TrainingError(wrong) from None
+    if k != len(convs):
+        raise TrainingError(wrong)
+    pruning = Pruning(tuple(stream), tuple(middle), stem_stride)
+    model = build_model(read_weights(packaged_weights()), pruning)
+    mine = sorted(
+        (layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)),
+        key=lambda layer: _creation_order(layer.name),
+    )
+    for layer, w in zip(mine, convs, strict=True):
+        if tuple(layer.kernel.shape) != w["kernel"].shape:
+            raise TrainingError(
+                f"{path}: not a pruned dlib network (layer {layer.name} is {w['kernel'].shape}, "
+                f"expected {tuple(layer.kernel.shape)})"
+            )
+        layer.set_weights([w["kernel"], w["bias"]] if layer.use_bias else [w["kernel"]])
+    fc = next(layer for layer in model.layers if isinstance(layer, keras.layers.Dense))
+    fc.set_weights([dense[0]["kernel"]])
+    return model
+
+
+def _is_shortcut(w: dict) -> bool:
+    """build_model's fixed 1x1 convolution that lays a stage's input channels onto its stream's
+    (zeros and ones, no bias)."""
+    k, b = w["kernel"], w["bias"]
+    return (
+        k.shape[:2] == (1, 1)
+        and bool(np.all(np.isclose(k, 0) | np.isclose(k, 1)))
+        and (b is None or not np.any(b))
+    )
+
+
+def _stream_after(before: np.ndarray, shortcut: np.ndarray | None, width: int, dlib_width: int):
+    """Channel numbers for a stage's stream such that build_model's shortcut between ``before``
+    and it is ``shortcut`` (None: the same channels as before): an output channel fed by input r
+    gets before[r]'s number, the others numbers ``before`` does not use."""
+    if shortcut is None:
+        return before.copy()
+    eye = shortcut[0, 0] > 0.5  # (in, out)
+    free = iter(sorted(set(range(dlib_width)) - set(before.tolist())))
+    return np.array(
+        [
+            before[np.flatnonzero(eye[:, c])[0]] if eye[:, c].any() else next(free)
+            for c in range(width)
+        ]
+    )

@@ -375,10 +375,7 @@ def _build_run(cfg: TrainConfig, data: _Data, ckpt_dir: Path) -> _Run:
     options = resume_options(cfg, RESUME_FREE + TRAIN_RESUME_LONGER)
     if resuming:
         run.state = load_checkpoint(ckpt_dir, model, optimizer, extra)
-        if "options" in run.state:
-            check_resume_options(ckpt_dir, run.state["options"], options)
-        else:
-            _log(cfg, f"{ckpt_dir}: made before checkpoints recorded options, not compared")
+        check_resume_options(ckpt_dir, run.state.get("options", {}), options)
         data.sampler.rng = np.random.default_rng([cfg.seed, run.state["step"]])
         _log(cfg, f"resumed at epoch {run.state['epoch']} step {run.state['step']}")
     elif cfg.resume:
