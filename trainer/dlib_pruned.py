@@ -65,6 +65,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -391,37 +392,16 @@ def _starting_model(
     """The run ``cfg.init_from`` names, as it ended (no pruning chosen here), or dlib pruned
     by the channels' signal on ``cfg.select_faces`` training faces."""
     if cfg.init_from:
-        return _continued_model(Path(cfg.init_from)), None
+        from trainer.recover import dlib_pruned_from_tflite, trained_model
+
+        rebuild = partial(dlib_pruned_from_tflite, weights=weights)
+        return trained_model(Path(cfg.init_from), rebuild), None
     rng = np.random.default_rng(cfg.seed)
     sample = train.crops[
         rng.choice(len(train.crops), min(cfg.select_faces, len(train.crops)), replace=False)
     ]
     pruning = select_channels(weights, sample, cfg.stream, cfg.middle, cfg.stem_stride)
     return build_model(weights, pruning), pruning
-
-
-def _continued_model(path: Path) -> Any:
-    """The student to go on training: a run's ``encoder.keras``, or a shipped int8 ``.tflite``
-    (``doorface-small``) rebuilt in float by :func:`trainer.recover.dlib_pruned_from_tflite`,
-    so training can go on from the shipped model when its run folder is gone. TrainingError,
-    one line, for a missing or unreadable file."""
-    import keras
-
-    import trainer.model  # noqa: F401  (registers L2Normalize)
-
-    if not path.is_file():
-        raise TrainingError(f"--init-from: {path} is not a file")
-    if path.suffix == ".tflite":
-        from trainer.recover import dlib_pruned_from_tflite
-
-        try:
-            return dlib_pruned_from_tflite(path)
-        except ValueError as exc:  # not a TFLite flatbuffer
-            raise TrainingError(f"--init-from {path}: {str(exc).splitlines()[0]}") from None
-    try:
-        return keras.models.load_model(path, compile=False)
-    except (OSError, ValueError) as exc:
-        raise TrainingError(f"--init-from {path}: {str(exc).splitlines()[0]}") from None
 
 
 @dataclass

@@ -25,11 +25,16 @@ model had).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from trainer.errors import TrainingError
+
+if TYPE_CHECKING:
+    from converter.dlib_resnet import DlibWeights
 
 _WEIGHT_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
 _LAYER = re.compile(r"/([A-Za-z0-9_]+?)(?:_\d+)?/(?:convolution|depthwise)(?:;|$)")
@@ -148,28 +153,41 @@ def _set_bn(bn, mean: np.ndarray, std: np.ndarray, bias: np.ndarray) -> None:
     bn.beta.assign((mean + bias).astype(np.float32))
 
 
+def trained_model(path: Path, rebuild: Callable[[Path], Any]) -> Any:
+    """The trained encoder ``--init-from`` names (``trainer train`` and ``trainer prune-dlib``):
+    a run's ``encoder.keras``, or an int8 ``.tflite`` rebuilt in float by ``rebuild`` (one of
+    this module's, for the command's architecture) when the run folder is gone. TrainingError,
+    one line, for a missing or unreadable file."""
+    import keras
+
+    import trainer.model  # noqa: F401  (registers L2Normalize)
+
+    if not path.is_file():
+        raise TrainingError(f"--init-from: {path} is not a file")
+    try:
+        if path.suffix == ".tflite":
+            return rebuild(path)
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError) as exc:  # not a model file Keras or LiteRT can read
+        raise TrainingError(f"--init-from {path}: {str(exc).splitlines()[0]}") from None
+
+
 def _creation_order(name: str) -> int:
     """Keras numbers auto-named layers as it makes them (conv2d, conv2d_1, ...)."""
     number = name.rsplit("_", 1)[-1]
     return int(number) if number.isdigit() else 0
 
 
-def dlib_pruned_from_tflite(path: str | Path):
+def dlib_pruned_from_tflite(path: str | Path, weights: DlibWeights):
     """A float Keras model computing what an int8 ``trainer prune-dlib`` student computes
     (dequantised): its widths and stem read from the file, :func:`converter.dlib_resnet.build_model`
-    built to them, every convolution and the final projection set from the file's weights.
+    built to them from dlib's ``weights`` (read_weights), every convolution and the final
+    projection then set from the file's weights.
     The network has no BatchNorm (dlib's is folded into its convolutions), so training and
     inference start from the same function. TrainingError, one line, for another architecture."""
     import keras
 
-    from converter.dlib_resnet import (
-        CHIP_SIZE,
-        STAGES,
-        Pruning,
-        build_model,
-        packaged_weights,
-        read_weights,
-    )
+    from converter.dlib_resnet import CHIP_SIZE, STAGES, Pruning, build_model
 
     layers = _weight_layers(path)
     convs = sorted(
@@ -195,7 +213,7 @@ def dlib_pruned_from_tflite(path: str | Path):
     if k != len(convs):
         raise TrainingError(wrong)
     pruning = Pruning(tuple(stream), tuple(middle), stem_stride)
-    model = build_model(read_weights(packaged_weights()), pruning)
+    model = build_model(weights, pruning)
     mine = sorted(
         (layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)),
         key=lambda layer: _creation_order(layer.name),

@@ -758,24 +758,18 @@ def _init_weights(model, cfg: TrainConfig, faces: FaceSet) -> None:
     """Copy a trained encoder's weights into ``model``: a run's ``encoder.keras``, or a shipped
     int8 ``.tflite`` rebuilt in float by :mod:`trainer.recover` (BatchNorm statistics measured
     on 512 of ``faces``). The optimizer and learning-rate schedule start fresh (a warm restart)."""
-    import keras
+    from trainer.recover import encoder_from_tflite, trained_model
 
-    path = Path(cfg.init_from)
-    if not path.is_file():
-        raise TrainingError(f"--init-from: {path} is not a file")
-    if path.suffix == ".tflite":
-        from trainer.recover import encoder_from_tflite
-
+    def rebuild(tflite: Path):
         rng = np.random.default_rng(cfg.seed)
         pick = rng.choice(len(faces.crops), min(512, len(faces.crops)), replace=False)
-        source = encoder_from_tflite(
-            path, faces.crops[np.sort(pick)], embedding_size=cfg.embedding_size, width=cfg.width
+        crops = faces.crops[np.sort(pick)]
+        return encoder_from_tflite(
+            tflite, crops, embedding_size=cfg.embedding_size, width=cfg.width
         )
-    else:
-        try:
-            source = keras.models.load_model(path, compile=False)
-        except (OSError, ValueError) as exc:
-            raise TrainingError(f"--init-from {path}: {str(exc).splitlines()[0]}") from None
+
+    path = Path(cfg.init_from)
+    source = trained_model(path, rebuild)
     try:
         model.set_weights(source.get_weights())
     except ValueError:

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from converter.dlib_resnet import packaged_weights, read_weights
 from edge.embedder import Embedder
 from edge.pipeline import resolve_model
 from tests.model_factory import astronaut_faces
-from trainer.dlib_pruned import _continued_model
 from trainer.errors import TrainingError
-from trainer.recover import dlib_pruned_from_tflite
+from trainer.recover import dlib_pruned_from_tflite, trained_model
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -21,12 +21,19 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
+def rebuild():
+    """How ``trainer prune-dlib --init-from`` rebuilds an int8 file (with dlib's weights)."""
+    weights = read_weights(packaged_weights())
+    return lambda path: dlib_pruned_from_tflite(path, weights)
+
+
+@pytest.fixture(scope="module")
 def small() -> Path:
     return Path(resolve_model("doorface-small"))
 
 
-def test_the_shipped_small_model_comes_back_as_the_float_network_it_was(small):
-    model = dlib_pruned_from_tflite(small)
+def test_the_shipped_small_model_comes_back_as_the_float_network_it_was(small, rebuild):
+    model = rebuild(small)
     faces = astronaut_faces(150)
     rng = np.random.default_rng(0)  # the face, and the face lit, shifted and noisy
     views = np.concatenate(
@@ -41,10 +48,12 @@ def test_the_shipped_small_model_comes_back_as_the_float_network_it_was(small):
     assert model.layers[1].strides == (4, 4) and model.layers[1].output.shape[1] == 36
 
 
-def test_init_from_takes_the_shipped_tflite_and_refuses_others(small, tmp_path, trainer_arch_model):
-    assert _continued_model(small).count_params() == 761_896
+def test_init_from_takes_the_shipped_tflite_and_refuses_others(
+    small, rebuild, tmp_path, trainer_arch_model
+):
+    assert trained_model(small, rebuild).count_params() == 761_896
     with pytest.raises(TrainingError, match="not a pruned dlib network") as err:
-        _continued_model(trainer_arch_model)
+        trained_model(trainer_arch_model, rebuild)
     assert "\n" not in str(err.value)
     (tmp_path / "junk.tflite").write_bytes(b"not a model")
     for path, message in [
@@ -52,5 +61,5 @@ def test_init_from_takes_the_shipped_tflite_and_refuses_others(small, tmp_path, 
         (tmp_path / "junk.tflite", "--init-from"),
     ]:
         with pytest.raises(TrainingError, match=message) as err:
-            _continued_model(path)
+            trained_model(path, rebuild)
         assert "\n" not in str(err.value)
