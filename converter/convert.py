@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from converter.errors import ConverterError
+from converter.stem import space_to_depth_stem
 
 MODES = ("int8", "float16", "dynamic", "float32")
 
@@ -91,6 +92,9 @@ def convert(
     size ratio); per-tensor drops it but can lose accuracy on depthwise convolutions whose folded
     BatchNorm makes channel ranges differ. Uses the converter's private
     ``_experimental_disable_per_channel`` switch.
+    A strided first convolution on the 3 colour channels (dlib's network and the students
+    pruned from it) comes out as space-to-depth + a stride-1 convolution: the same output,
+    faster (:mod:`converter.stem`).
     Raises ConverterError if the converter fails; the caller verifies the result with
     :func:`converter.inspect.inspect_model` (we do not trust the converter's own claims).
     """
@@ -128,7 +132,8 @@ def convert(
         else:
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         with _quiet():
-            return bytes(conv.convert())
+            data = bytes(conv.convert())
+        return space_to_depth_stem(data)[0]
     except ConverterError:
         raise
     except Exception as exc:

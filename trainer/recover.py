@@ -19,7 +19,9 @@ encoders of :func:`build_encoder`'s architecture are rebuilt: the layer names mu
 shipped ``doorface-small`` since 2026-12-07): dlib's network has no BatchNorm to restore, so
 its widths, stem stride and shortcuts are read from the file and every weight is set as it is
 (measured on the shipped file: cosine 0.999 to the int8 model's embeddings, as the lost float
-model had).
+model had). Files whose first convolution the converter stored as space-to-depth + a stride-1
+convolution (every model it makes since 2026-12-07) are read as the network was trained
+(:func:`converter.stem.plain_stem`).
 """
 
 from __future__ import annotations
@@ -57,9 +59,11 @@ def _weight_layers(path: str | Path) -> list[dict]:
     """Every weight op of an int8 model, in the file's op order: layer name, op, dequantised
     Keras-layout kernel and bias (None where the layer has none), output shape. Conv kernels
     come out (kh, kw, in, out); depthwise (kh, kw, C, 1); fully connected (in, out)."""
+    from converter.stem import plain_stem
     from edge.litert import interpreter_class
 
-    interpreter = interpreter_class()(model_path=str(path))
+    # the network as trained: a stem converter.stem rewrote for speed, back as one convolution
+    interpreter = interpreter_class()(model_content=plain_stem(Path(path).read_bytes()))
     interpreter.allocate_tensors()
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
     out: list[dict] = []
