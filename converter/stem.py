@@ -142,6 +142,47 @@ def _strided_stem(model):
     return None
 
 
+def _kernel(model, tensor) -> np.ndarray:
+    """A constant kernel's values (int8 or float32), in its OHWI shape."""
+    dtype = np.int8 if tensor.type == _schema().TensorType.INT8 else np.float32
+    values = np.frombuffer(bytes(model.buffers[tensor.buffer].data), dtype)
+    return values.reshape([int(d) for d in tensor.shape])
+
+
+def _set_kernel(model, tensor, kernel: np.ndarray) -> None:
+    model.buffers[tensor.buffer].data = np.frombuffer(
+        np.ascontiguousarray(kernel).tobytes(), np.uint8
+    )
+    tensor.shape = np.asarray(kernel.shape, np.int32)
+
+
+def _blocks_input(model, side: int, stride: int) -> tuple[list, int]:
+    """The ops that turn the graph's image into the stem's blocks (a STRIDED_SLICE to ``side``
+    rows and columns where the image has more, then SPACE_TO_DEPTH), and their output."""
+    schema = _schema()
+    graph = model.subgraphs[0]
+    x = int(graph.inputs[0])
+    image = graph.tensors[x]
+    ops = []
+    if side < int(image.shape[1]):
+        ends = np.array([1, side, side, 3], np.int32)
+        bounds = {"begin": np.zeros(4, np.int32), "end": ends, "strides": np.ones(4, np.int32)}
+        args = [_tensor(model, graph, f"stem/slice_{k}", [4], data=v) for k, v in bounds.items()]
+        y = _tensor(model, graph, "stem/slice", ends, like=image)
+        kind, options = schema.BuiltinOptions.StridedSliceOptions, _whole_batch()
+        ops.append(
+            _op(model, schema.BuiltinOperator.STRIDED_SLICE, 2, [x, *args], [y], kind, options)
+        )
+        x = y
+    blocks = [1, side // stride, side // stride, 3 * stride * stride]
+    y = _tensor(model, graph, "stem/space_to_depth", blocks, like=image)
+    options = schema.SpaceToDepthOptionsT()
+    options.blockSize = stride
+    kind = schema.BuiltinOptions.SpaceToDepthOptions
+    ops.append(_op(model, schema.BuiltinOperator.SPACE_TO_DEPTH, 2, [x], [y], kind, options))
+    return ops, y
+
+
 def space_to_depth_stem(data: bytes) -> tuple[bytes, str | None]:
     """The model with its strided 3-channel first convolution rewritten (module docstring), and
     a one-line account of it; the model unchanged and None where its first layer is not such a
@@ -153,61 +194,20 @@ def space_to_depth_stem(data: bytes) -> tuple[bytes, str | None]:
         return data, None
     at, conv = found
     graph = model.subgraphs[0]
-    image = graph.tensors[int(graph.inputs[0])]
     kernel_t = graph.tensors[int(conv.inputs[1])]
-    s, size = int(conv.builtinOptions.strideH), int(image.shape[1])
-    o, k = int(kernel_t.shape[0]), int(kernel_t.shape[1])
-    n = (size - k) // s + 1
-    kk = -(-k // s)
+    if kernel_t.type not in (schema.TensorType.INT8, schema.TensorType.FLOAT32):
+        return data, None
+    s, size = int(conv.builtinOptions.strideH), int(graph.tensors[int(graph.inputs[0])].shape[1])
+    k = int(kernel_t.shape[1])
+    n, kk = (size - k) // s + 1, -(-k // s)
     side = (n - 1 + kk) * s  # the rows the convolution reads, rounded up to whole blocks
     if side > size:
         return data, None  # would need a PAD, which costs more than the rewrite saves
-    if kernel_t.type not in (schema.TensorType.INT8, schema.TensorType.FLOAT32):
-        return data, None
-    dtype = np.int8 if kernel_t.type == schema.TensorType.INT8 else np.float32
-    kernel = np.frombuffer(bytes(model.buffers[kernel_t.buffer].data), dtype).reshape(o, k, k, 3)
-    blocks = to_blocks(kernel, s)
-    model.buffers[kernel_t.buffer].data = np.frombuffer(blocks.tobytes(), np.uint8)
-    kernel_t.shape = np.asarray(blocks.shape, np.int32)
-    x, new_ops = int(graph.inputs[0]), []
-    if side < size:
-        ends = np.array([1, side, side, 3], np.int32)
-        bounds = {"begin": np.zeros(4, np.int32), "end": ends, "strides": np.ones(4, np.int32)}
-        args = [
-            _tensor(model, graph, f"stem/slice_{key}", [4], data=v) for key, v in bounds.items()
-        ]
-        y = _tensor(model, graph, "stem/slice", ends, like=image)
-        new_ops.append(
-            _op(
-                model,
-                schema.BuiltinOperator.STRIDED_SLICE,
-                2,
-                [x, *args],
-                [y],
-                schema.BuiltinOptions.StridedSliceOptions,
-                _whole_batch(),
-            )
-        )
-        x = y
-    y = _tensor(
-        model, graph, "stem/space_to_depth", [1, side // s, side // s, 3 * s * s], like=image
-    )
-    options = schema.SpaceToDepthOptionsT()
-    options.blockSize = s
-    new_ops.append(
-        _op(
-            model,
-            schema.BuiltinOperator.SPACE_TO_DEPTH,
-            2,
-            [x],
-            [y],
-            schema.BuiltinOptions.SpaceToDepthOptions,
-            options,
-        )
-    )
-    conv.inputs = np.asarray([y, *[int(i) for i in conv.inputs[1:]]], np.int32)
+    _set_kernel(model, kernel_t, to_blocks(_kernel(model, kernel_t), s))
+    ops, blocks = _blocks_input(model, side, s)
+    conv.inputs = np.asarray([blocks, *[int(i) for i in conv.inputs[1:]]], np.int32)
     conv.builtinOptions.strideH = conv.builtinOptions.strideW = 1
-    graph.operators[at:at] = new_ops
+    graph.operators[at:at] = ops
     note = (
         f"stem: conv {k}x{k}/{s} on 3 channels -> space-to-depth {s} + conv {kk}x{kk}/1 "
         f"on {3 * s * s} (exact)"
@@ -215,55 +215,60 @@ def space_to_depth_stem(data: bytes) -> tuple[bytes, str | None]:
     return _pack(model), note
 
 
+def _rewritten_stem(model) -> tuple[list[int], int, int] | None:
+    """(indices of the slice and space-to-depth ops, block size, index of the convolution) of
+    a stem :func:`space_to_depth_stem` wrote, else None."""
+    schema = _schema()
+    graph = model.subgraphs[0]
+    if graph.inputs is None or len(graph.inputs) == 0:
+        return None
+
+    def readers(tensor: int) -> list[int]:
+        return [i for i, op in enumerate(graph.operators) if tensor in list(op.inputs)]
+
+    chain = readers(int(graph.inputs[0]))
+    if len(chain) != 1:
+        return None
+    if _builtin(model, graph.operators[chain[0]]) == schema.BuiltinOperator.STRIDED_SLICE:
+        chain += readers(int(graph.operators[chain[0]].outputs[0]))[:1]
+    depth = graph.operators[chain[-1]]
+    if _builtin(model, depth) != schema.BuiltinOperator.SPACE_TO_DEPTH:
+        return None
+    conv = readers(int(depth.outputs[0]))
+    if (
+        len(conv) != 1
+        or _builtin(model, graph.operators[conv[0]]) != schema.BuiltinOperator.CONV_2D
+    ):
+        return None
+    return chain, int(depth.builtinOptions.blockSize), conv[0]
+
+
 def plain_stem(data: bytes) -> bytes:
     """Undo :func:`space_to_depth_stem`: the strided first convolution back as it was trained
     (its size is the smallest that gives the same output size and drops only zero taps).
     A model without the rewrite, or bytes that are no model, come back unchanged (for the
     runtime to judge)."""
-    schema = _schema()
     if data[4:8] != b"TFL3":
         return data
     try:
         model = _load(data)
     except ConverterError:
         return data
-    if (
-        not model.subgraphs
-        or model.subgraphs[0].inputs is None
-        or len(model.subgraphs[0].inputs) == 0
-    ):
+    found = _rewritten_stem(model) if model.subgraphs else None
+    if found is None:
         return data
+    chain, s, at = found
     graph = model.subgraphs[0]
-    image = int(graph.inputs[0])
-    first = [i for i, op in enumerate(graph.operators) if image in list(op.inputs)]
-    if len(first) != 1:
-        return data
-    chain, x = [first[0]], image
-    op = graph.operators[first[0]]
-    if _builtin(model, op) == schema.BuiltinOperator.STRIDED_SLICE:
-        x = int(op.outputs[0])
-        chain.append(next(i for i, o in enumerate(graph.operators) if x in list(o.inputs)))
-        op = graph.operators[chain[-1]]
-    if _builtin(model, op) != schema.BuiltinOperator.SPACE_TO_DEPTH:
-        return data
-    s, depth = int(op.builtinOptions.blockSize), int(op.outputs[0])
-    conv_at = next(i for i, o in enumerate(graph.operators) if depth in list(o.inputs))
-    conv = graph.operators[conv_at]
-    if _builtin(model, conv) != schema.BuiltinOperator.CONV_2D:
-        return data
+    image, conv = int(graph.inputs[0]), graph.operators[at]
     kernel_t = graph.tensors[int(conv.inputs[1])]
-    dtype = np.int8 if kernel_t.type == schema.TensorType.INT8 else np.float32
-    o, kk, _, d = (int(v) for v in kernel_t.shape)
-    blocks = np.frombuffer(bytes(model.buffers[kernel_t.buffer].data), dtype).reshape(o, kk, kk, d)
+    kk = int(kernel_t.shape[1])
+    full = from_blocks(_kernel(model, kernel_t), s, kk * s)
     size = int(graph.tensors[image].shape[1])
     n = int(graph.tensors[int(conv.outputs[0])].shape[1])
-    full = from_blocks(blocks, s, kk * s)
     k = max(size - s * (n - 1) - (s - 1), 1)  # the smallest kernel giving n outputs
     while k < kk * s and (full[:, k:].any() or full[:, :, k:].any()):
         k += 1
-    kernel = np.ascontiguousarray(full[:, :k, :k])
-    model.buffers[kernel_t.buffer].data = np.frombuffer(kernel.tobytes(), np.uint8)
-    kernel_t.shape = np.asarray(kernel.shape, np.int32)
+    _set_kernel(model, kernel_t, full[:, :k, :k])
     conv.inputs = np.asarray([image, *[int(i) for i in conv.inputs[1:]]], np.int32)
     conv.builtinOptions.strideH = conv.builtinOptions.strideW = s
     removed = [graph.operators[i] for i in chain]
