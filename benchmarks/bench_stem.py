@@ -38,7 +38,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 def _runner(data: bytes):
     """One invoke per face of its two views, as the edge runs with flip fusion (the default)."""
     interpreter = interpreter_class()(model_content=data, num_threads=1)
-    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], [2, 150, 150, 3])
+    image = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(image["index"], [2, *image["shape"][1:]])
     interpreter.allocate_tensors()
     into = interpreter.get_input_details()[0]["index"]
     out = interpreter.get_output_details()[0]["index"]
@@ -56,7 +57,8 @@ def measure(name: str, rounds: int) -> list[object]:
     plain = plain_stem(shipped)
     runs = {"plain": _runner(plain), "rewritten": _runner(shipped)}
     rng = np.random.default_rng(0)
-    faces = rng.integers(-128, 128, (rounds * 5, 150, 150, 3), dtype=np.int8)
+    size = inspect_bytes(shipped).input.shape[1]
+    faces = rng.integers(-128, 128, (rounds * 5, size, size, 3), dtype=np.int8)
     inputs = [np.stack([face, face[:, ::-1]]) for face in faces]  # a crop and its mirror
     same = all(np.array_equal(runs["plain"](x), runs["rewritten"](x)) for x in inputs[:50])
     ms = interleaved_ms(runs, inputs)
