@@ -39,9 +39,9 @@ def _runner(data: bytes):
     """One invoke per face of its two views, as the edge runs with flip fusion (the default)."""
     interpreter = interpreter_class()(model_content=data, num_threads=1)
     image = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(image["index"], [2, *image["shape"][1:]])
+    into = image["index"]
+    interpreter.resize_tensor_input(into, [2, *image["shape"][1:]])
     interpreter.allocate_tensors()
-    into = interpreter.get_input_details()[0]["index"]
     out = interpreter.get_output_details()[0]["index"]
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -56,13 +56,14 @@ def measure(name: str, rounds: int) -> list[object]:
     shipped = (MODELS / f"{name}.tflite").read_bytes()
     plain = plain_stem(shipped)
     runs = {"plain": _runner(plain), "rewritten": _runner(shipped)}
+    report, plain_report = inspect_bytes(shipped), inspect_bytes(plain)
     rng = np.random.default_rng(0)
-    size = inspect_bytes(shipped).input.shape[1]
+    size = report.input.shape[1]
     faces = rng.integers(-128, 128, (rounds * 5, size, size, 3), dtype=np.int8)
     inputs = [np.stack([face, face[:, ::-1]]) for face in faces]  # a crop and its mirror
     same = all(np.array_equal(runs["plain"](x), runs["rewritten"](x)) for x in inputs[:50])
     ms = interleaved_ms(runs, inputs)
-    ops = [op.name for op in inspect_bytes(shipped).ops]
+    ops = [op.name for op in report.ops]
     stem = " + ".join(ops[: ops.index("CONV_2D") + 1])
     return [
         name,
@@ -71,7 +72,7 @@ def measure(name: str, rounds: int) -> list[object]:
         f"{ms['rewritten']:.2f}",
         f"{1 - ms['rewritten'] / ms['plain']:.0%}",
         "yes" if same else "**no**",
-        f"{inspect_bytes(shipped).param_count - inspect_bytes(plain).param_count:,}",
+        f"{report.param_count - plain_report.param_count:,}",
     ]
 
 

@@ -119,16 +119,29 @@ def inspect_model(path: str | Path) -> ModelReport:
     return inspect_bytes(data, str(path))
 
 
-def inspect_bytes(data: bytes, where: str = "model") -> ModelReport:
-    """Parse TFLite bytes (see :func:`inspect_model`)."""
+def read_flatbuffer(data: bytes, where: str = "model") -> Any:
+    """TFLite bytes as the schema's object tree (``ModelT``), for reading or rewriting
+    (:mod:`converter.stem`). ConverterError, one line, for bytes that are not a TFLite model."""
     from ai_edge_litert import schema_py_generated as schema
 
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise ConverterError(f"{where}: not a TFLite model (no TFL3 identifier)")
     try:
-        model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+        return schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
     except Exception as exc:
         raise ConverterError(f"{where}: corrupt TFLite flatbuffer ({exc})") from None
+
+
+def builtin_code(code: Any) -> int:
+    """An operator code's builtin op: files keep it in two fields (the old int8 one caps at 127)."""
+    return max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+
+
+def inspect_bytes(data: bytes, where: str = "model") -> ModelReport:
+    """Parse TFLite bytes (see :func:`inspect_model`)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = read_flatbuffer(data, where)
     if not model.subgraphs:
         raise ConverterError(f"{where}: TFLite model has no subgraph")
     type_names = _enum_names(schema.TensorType)
@@ -139,7 +152,7 @@ def inspect_bytes(data: bytes, where: str = "model") -> ModelReport:
     ops = []
     for op in graph.operators or []:
         code = model.operatorCodes[op.opcodeIndex]
-        builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+        builtin = builtin_code(code)
         name = op_names.get(builtin, f"BUILTIN_{builtin}")
         if name == "CUSTOM":
             custom = code.customCode

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from converter.errors import ConverterError
+from converter.inspect import builtin_code, read_flatbuffer
 
 
 def _schema():
@@ -55,14 +56,13 @@ def from_blocks(kernel: np.ndarray, stride: int, size: int) -> np.ndarray:
 
 
 def _builtin(model, op) -> int:
-    code = model.operatorCodes[op.opcodeIndex]
-    return max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+    return builtin_code(model.operatorCodes[op.opcodeIndex])
 
 
 def _opcode(model, builtin: int, version: int) -> int:
     schema = _schema()
     for i, code in enumerate(model.operatorCodes):
-        if max(int(code.builtinCode), int(code.deprecatedBuiltinCode)) == builtin:
+        if builtin_code(code) == builtin:
             return i
     code = schema.OperatorCodeT()
     code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), version
@@ -98,14 +98,6 @@ def _whole_batch():
     options = _schema().StridedSliceOptionsT()
     options.beginMask = options.endMask = 0b1001  # dimensions 0 and 3 whole
     return options
-
-
-def _load(data: bytes):
-    schema = _schema()
-    try:
-        return schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
-    except Exception as exc:
-        raise ConverterError(f"corrupt TFLite flatbuffer ({exc})") from None
 
 
 def _pack(model) -> bytes:
@@ -188,7 +180,7 @@ def space_to_depth_stem(data: bytes) -> tuple[bytes, str | None]:
     a one-line account of it; the model unchanged and None where its first layer is not such a
     convolution (a doorface student's "same"-padded stem, a float16 model's dequantise)."""
     schema = _schema()
-    model = _load(data)
+    model = read_flatbuffer(data)
     found = _strided_stem(model)
     if found is None:
         return data, None
@@ -248,10 +240,8 @@ def plain_stem(data: bytes) -> bytes:
     (its size is the smallest that gives the same output size and drops only zero taps).
     A model without the rewrite, or bytes that are no model, come back unchanged (for the
     runtime to judge)."""
-    if data[4:8] != b"TFL3":
-        return data
     try:
-        model = _load(data)
+        model = read_flatbuffer(data)
     except ConverterError:
         return data
     found = _rewritten_stem(model) if model.subgraphs else None
