@@ -181,6 +181,8 @@ def test_evaluate_pairs_naming_missing_images(tmp_path, capsys):
         for a in (
             ("--lr", "nan"),
             ("--relational-weight", "nan"),
+            ("--bank-weight", "-0.1"),
+            ("--bank-temperature", "0"),
             ("--time-budget", "nan"),
             ("--time-budget", "-1"),
             ("--trainable-stages", "-1"),

@@ -130,6 +130,47 @@ def test_distillation_moves_the_pruned_net_towards_dlib(tmp_path, faces) -> None
     assert (tmp_path / "run" / "encoder.keras").is_file()
 
 
+def test_a_bank_run_records_the_held_out_tail(tmp_path, faces) -> None:
+    record = distil(short_run(tmp_path, 0.25, bank_weight=0.1), split_by_identity(faces, 0.2, 0))
+    tail = record["held_out_tar_at_far_0.001"]
+    assert 0.0 <= tail["start"] <= 1.0 and 0.0 <= tail["end"] <= 1.0
+    assert record["steps"] > 3 and record["config"]["bank_weight"] == 0.1
+    assert all(len(c) == 4 for c in record["held_out_cosine_to_dlib"]["curve"])
+
+
+def _softmax_rows(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_neighbourhood_kl_is_the_kl_between_similarity_distributions() -> None:
+    from trainer.dlib_pruned import neighbourhood_kl
+
+    rng = np.random.default_rng(0)
+
+    def unit(shape):
+        v = rng.normal(size=shape)
+        return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+    bank, student, own, t = unit((50, 8)), unit((6, 8)), np.array([0, 3, 3, 7, 49, 20]), 0.1
+    target = bank[own] + 0.3 * unit((6, 8))
+    target /= np.linalg.norm(target, axis=1, keepdims=True)
+    expected = []
+    for row in range(6):
+        keep = np.arange(50) != own[row]  # a face is not its own neighbour
+        p = _softmax_rows((bank[keep] @ target[row])[None] / t)[0]
+        q = _softmax_rows((bank[keep] @ student[row])[None] / t)[0]
+        expected.append(np.sum(p * (np.log(p) - np.log(q))))
+    got = neighbourhood_kl(
+        tf.constant(student), tf.constant(target), tf.constant(bank), tf.constant(own), t
+    )
+    assert float(got) == pytest.approx(np.mean(expected), rel=1e-4)
+    same = neighbourhood_kl(
+        tf.constant(target), tf.constant(target), tf.constant(bank), tf.constant(own), t
+    )
+    assert float(same) == pytest.approx(0.0, abs=1e-5)  # the student where dlib is: no loss
+
+
 def test_moved_crops_get_their_target_from_the_teacher() -> None:
     from trainer.dlib_pruned import _Batches
 
@@ -143,10 +184,11 @@ def test_moved_crops_get_their_target_from_the_teacher() -> None:
 
     batches = _Batches(crops, cached, batch=32, seed=0, teacher=teacher)
     try:
-        x, targets = batches.get()
+        x, targets, own = batches.get()
     finally:
         batches.close()
     assert x.shape == (32, 32, 32, 3)
+    assert own.shape == (32,) and len(set(own.tolist())) == 32 and own.max() < 40
     from_teacher = targets[:, 0] == 9.0
     assert 0 < from_teacher.sum() < 32  # most moved (and re-embedded), some as cached
     assert set(targets[~from_teacher, 0].tolist()) <= {1.0, 2.0}  # mirrored or not
@@ -179,13 +221,13 @@ def test_blended_crops_get_their_target_from_the_teacher() -> None:
 
     batches = _Batches(crops, cached, 32, 0, teacher, moved_share=0.0, mix_share=1.0)
     try:
-        _, every = batches.get()
+        _, every, _ = batches.get()
     finally:
         batches.close()
     assert np.all(every == 9.0)  # every crop blended, every target dlib's answer to the blend
     batches = _Batches(crops, cached, 32, 0, teacher, moved_share=0.0, mix_share=0.0)
     try:
-        _, none = batches.get()
+        _, none, _ = batches.get()
     finally:
         batches.close()
     assert set(none[:, 0].tolist()) <= {1.0, 2.0}
