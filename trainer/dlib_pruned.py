@@ -327,7 +327,8 @@ def _train_step(model: Any, optimizer: Any, cfg: DistilConfig, centre: np.ndarra
     import tensorflow as tf
 
     mean = tf.constant(centre[None], tf.float32)
-    bank = tf.math.l2_normalize(tf.constant(bank - centre, tf.float32), axis=1)
+    if cfg.bank_weight > 0:  # the neighbourhood term's bank, centred and unit, made once
+        bank = tf.math.l2_normalize(tf.constant(bank - centre, tf.float32), axis=1)
 
     @tf.function(reduce_retracing=True)
     def step(x, target, own, lr):
@@ -410,6 +411,7 @@ def held_out_check(
     as the loss compares them; TAR at FAR :data:`TAIL_FAR` over every pair of held-out faces,
     on the model's raw cosine as the edge matches). The first says how close the copy is on
     average, the second how well it keeps look-alike people apart."""
+    from trainer.calibration import all_pairs
     from trainer.evaluate import tar_at_far
 
     emb = embed(model, held.crops, batch=100)
@@ -419,11 +421,7 @@ def held_out_check(
         / np.linalg.norm(centred, axis=1)
         / np.linalg.norm(targets, axis=1)
     )
-    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-    i, j = np.triu_indices(len(unit), k=1)
-    scores = np.sum(unit[i] * unit[j], axis=1)
-    same = held.labels[i] == held.labels[j]
-    return float(np.mean(cos)), tar_at_far(scores, same, TAIL_FAR)
+    return float(np.mean(cos)), tar_at_far(*all_pairs(emb, held.labels), TAIL_FAR)
 
 
 def _faces(cfg: DistilConfig) -> tuple[FaceSet, FaceSet]:
