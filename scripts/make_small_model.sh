@@ -12,7 +12,7 @@
 # docs/MODEL.md). About 300 minutes on a 2-core x86_64 machine with int8 dot-product
 # instructions (AVX-VNNI / AVX-512 VNNI: 230-380 faces/s); several times longer without them
 # (the moved crops' targets come from int8 dlib). A killed run goes on with RESUME=1 (same OUT);
-# a stage whose encoder.keras is written is done and skipped.
+# an earlier stage whose encoder.keras is written is done and skipped.
 #
 #   bash scripts/make_small_model.sh            # writes runs/small and edge/models
 #   STEPS=post bash scripts/make_small_model.sh # only the steps after training
@@ -30,22 +30,24 @@ RESUME_FLAG=()
 [ "${RESUME:-0}" = 1 ] && RESUME_FLAG=(--resume)
 [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev,teacher]'; }
 
-if [ "$STEPS" = all ]; then
-  if [ ! -f "$OUT/encoder.keras" ]; then  # the first stage is done when its encoder is written
-    .venv/bin/trainer prune-dlib "$DATA/lfw" "$DATA/celeba-subset" --out "$OUT" \
-      --exclude-pairs "$DATA/lfw-view1/pairsDevTest.txt" --moved-targets --mix-share 0.3 \
-      --time-budget "$MINUTES" --seed 0 "${RESUME_FLAG[@]}"
-  fi
-  if [ ! -f "$OUT/bank/encoder.keras" ]; then
-    .venv/bin/trainer prune-dlib "$DATA/lfw" "$DATA/celeba-subset" --out "$OUT/bank" \
-      --exclude-pairs "$DATA/lfw-view1/pairsDevTest.txt" --moved-targets --mix-share 0.3 \
-      --bank-weight 0.2 --lr 2.5e-4 --init-from "$OUT/encoder.keras" \
-      --time-budget "$BANK_MINUTES" --seed 0 "${RESUME_FLAG[@]}"
-  fi
-  .venv/bin/trainer prune-dlib "$DATA/lfw" "$DATA/celeba-subset" --out "$OUT/bank2" \
+# one stage of distillation into $1 for $2 minutes, the recipe every stage shares; the rest of
+# the arguments are the stage's own
+prune_dlib() {
+  local out="$1" minutes="$2"
+  shift 2
+  .venv/bin/trainer prune-dlib "$DATA/lfw" "$DATA/celeba-subset" --out "$out" \
     --exclude-pairs "$DATA/lfw-view1/pairsDevTest.txt" --moved-targets --mix-share 0.3 \
-    --bank-weight 0.3 --lr 2e-4 --init-from "$OUT/bank/encoder.keras" \
-    --time-budget "$BANK2_MINUTES" --seed 0 "${RESUME_FLAG[@]}"
+    --time-budget "$minutes" --seed 0 "$@" "${RESUME_FLAG[@]}"
+}
+
+if [ "$STEPS" = all ]; then
+  # an earlier stage is done when its encoder is written
+  [ -f "$OUT/encoder.keras" ] || prune_dlib "$OUT" "$MINUTES"
+  [ -f "$OUT/bank/encoder.keras" ] ||
+    prune_dlib "$OUT/bank" "$BANK_MINUTES" --bank-weight 0.2 --lr 2.5e-4 \
+      --init-from "$OUT/encoder.keras"
+  prune_dlib "$OUT/bank2" "$BANK2_MINUTES" --bank-weight 0.3 --lr 2e-4 \
+    --init-from "$OUT/bank/encoder.keras"
 fi
 # --threshold is provisional (operating-point replaces it): a threshold is never fitted on the
 # pairs a model is scored on
