@@ -54,6 +54,16 @@ DLIB_CHIP = "dlib-chip-1"
 #: Every preprocessing an edge model may name: (template, the crop side it is given for).
 TEMPLATES = {PREPROCESS_VERSION: (TEMPLATE_112, 112.0), DLIB_CHIP: (TEMPLATE_DLIB_150, 150.0)}
 
+#: The framing a gallery keeps its faces in (``edge.gallery.stored_crop``), which no model
+#: takes: dlib's chip at its own scale, moved into a 192 px square with room around it for
+#: doorface's framing (which reaches 33 px above the chip and 11 px past its sides, while the
+#: chip reaches 14 px below doorface's chin). Either model's crop is then cut from real pixels
+#: at its own scale or finer, never enlarged or padded with black.
+GALLERY_FRAMING = "doorface-gallery-2"
+TEMPLATE_GALLERY_192 = TEMPLATE_DLIB_150 + np.array([23.0, 38.0])  # whole pixels: a chip is a copy
+#: Every framing a crop may be aligned to: the models' and the gallery's.
+FRAMINGS = {**TEMPLATES, GALLERY_FRAMING: (TEMPLATE_GALLERY_192, 192.0)}
+
 
 def preprocessing_in(record: object, where: str, default: str = PREPROCESS_VERSION) -> str:
     """The ``preprocessing`` a run's ``training.json`` record names (an imported model's:
@@ -71,8 +81,8 @@ def preprocessing_in(record: object, where: str, default: str = PREPROCESS_VERSI
 
 def template(size: int, preprocessing: str = PREPROCESS_VERSION) -> np.ndarray:
     """Landmark positions (5x2, float64) in a ``size`` x ``size`` crop aligned for
-    ``preprocessing`` (a key of :data:`TEMPLATES`)."""
-    points, side = TEMPLATES[preprocessing]
+    ``preprocessing`` (a key of :data:`FRAMINGS`)."""
+    points, side = FRAMINGS[preprocessing]
     return points * (size / side)
 
 
@@ -136,7 +146,7 @@ def realign_crops(
     gallery's stored (doorface) crops are re-embedded for a model with another template, and
     how a model's crop of a visit becomes a stored crop. Parts of the new framing outside the
     old crop come out black (dlib's chip reaches about 10% below a doorface crop's chin, a
-    doorface crop a little above a dlib chip's brows)."""
+    doorface crop a little above a dlib chip's brows; :data:`GALLERY_FRAMING` holds both)."""
     crops_rgb = np.asarray(crops_rgb, np.uint8)
     if not len(crops_rgb):
         return np.zeros((0, size, size, 3), np.uint8)

@@ -1,7 +1,7 @@
 """Enrolment: from photos, or by capturing sharp, varied crops from a live source.
 
 Each enrolled face yields two crops from the same landmarks: one aligned at the model's input
-size, which is embedded (as the trainer aligns its faces: no train/serve skew), and the 112 px
+size, which is embedded (as the trainer aligns its faces: no train/serve skew), and the 192 px
 one the gallery keeps for re-embedding with future models (:func:`edge.gallery.stored_crop`).
 """
 
@@ -33,7 +33,7 @@ DOMINANT_AREA_RATIO = 2.0
 @dataclass
 class EnrolResult:
     crops: list[np.ndarray] = field(default_factory=list)  # at the model's input size: embed
-    stored_crops: list[np.ndarray] = field(default_factory=list)  # 112 px: the gallery keeps
+    stored_crops: list[np.ndarray] = field(default_factory=list)  # 192 px: the gallery keeps
     sources: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # one-line reasons, each naming the file
 

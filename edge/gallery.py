@@ -3,20 +3,23 @@
 One ``.npz`` file, written atomically (temp file, fsync, rename) with mode 0600: these are
 biometric data. Through a symlink, the file it points to is written (the link stays). A gallery
 records the sha256 of the model that made its embeddings and is never matched with another
-model's embeddings. It also keeps every enrolment face as a 112x112 aligned
-crop (:data:`STORED_CROP_SIZE`, cut by :func:`edge.align.align_face` from the same landmarks as
-the model's own crop), whatever the model's input size, so that :meth:`Gallery.rebuild`, and the
-daemon by itself (:func:`load_gallery_for_model`), can re-embed everyone for a new model, even a
-larger one, without asking people to stand in front of the camera again.
+model's embeddings. It also keeps every enrolment face as a 192x192 aligned crop
+(:data:`STORED_CROP_SIZE`, cut by :func:`edge.align.align_face` from the same landmarks as the
+model's own crop, in :data:`edge.align.GALLERY_FRAMING`: dlib's chip at its own scale with room
+around it for doorface's framing), whatever the model's input size, so that
+:meth:`Gallery.rebuild`, and the daemon by itself (:func:`load_gallery_for_model`), can re-embed
+everyone for a new model without asking people to stand in front of the camera again.
 
 Embeddings are made from the crop aligned directly at the model's input size (as the trainer
-makes its crops), not from the stored crop: only a rebuild resizes stored crops, with INTER_AREA.
-That costs little: with the shipped 64 px model on 50 LFW faces, the cosine between a face's
-embedding from its direct crop and from its resized 112 px crop was 0.990 on average and 0.976
-at worst (INTER_LINEAR and INTER_CUBIC: the same mean within 0.001). Galleries written before
-112 px crops hold crops at their model's input size; they load and rebuild as they are, and are
-upscaled to 112 px the first time someone is enrolled into them (which adds no detail: re-enrol
-those people to give a future, larger model their full resolution).
+makes its crops), not from the stored crop: only a rebuild re-cuts stored crops for the model's
+framing. Since the stored framing holds both models' framings at their scale, a rebuild cuts
+the model's crop from real pixels: the crops of 2026-12-07 and before (112 px, doorface's own
+framing) lacked the bottom tenth of dlib's chip and 1.5x its resolution, and re-embedding them
+for `doorface-small` lost 3 of 72 door visits (docs/MODEL.md, "Galleries that keep dlib's
+chip"). Galleries written with those crops (or, before them, with crops at the model's input
+size) record their framing (``crop_framing``, absent: doorface's), load and rebuild as they are,
+and are re-cut into the stored framing the first time a face is added to them (which adds no
+pixels: re-enrol those people to give another model their full resolution).
 
 Negative examples ("this is not Alice", from the web app): faces of someone who was wrongly
 named as an enrolled person, kept per person with their crop (so they are re-embedded with the
@@ -49,7 +52,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from edge.align import PREPROCESS_VERSION, align_face, realign_crops
+from edge.align import FRAMINGS, GALLERY_FRAMING, PREPROCESS_VERSION, align_face, realign_crops
 from edge.errors import GalleryError
 from edge.files import FileError, FileMissingError, check_regular
 from edge.manifest import write_bytes_atomic
@@ -59,9 +62,10 @@ log = logging.getLogger(__name__)
 SCHEMA = "doorface.gallery/1"
 FILE_MODE = 0o600
 
-#: Side of the aligned crops a gallery keeps, independent of the model's input size: the size
-#: ArcFace-style models take, so any model up to it is re-embedded from real pixels.
-STORED_CROP_SIZE = 112
+#: Side and framing of the aligned crops a gallery keeps, independent of the model's input size:
+#: dlib's 150 px chip at its own scale, and doorface's 112 px framing at 1.5x, are both inside.
+STORED_CROP_SIZE = 192
+STORED_FRAMING = GALLERY_FRAMING
 
 #: How long a writer waits for another writer's lock before giving up with a GalleryError.
 LOCK_TIMEOUT_S = 30.0
@@ -82,9 +86,10 @@ class CropEmbedder(Protocol):
 
 
 def stored_crop(image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """The crop a gallery keeps of a face: RGB uint8, STORED_CROP_SIZE square, aligned by the
-    one alignment function from the same 5 landmarks as the crop the model embeds."""
-    return align_face(image_bgr, landmarks, STORED_CROP_SIZE)
+    """The crop a gallery keeps of a face: RGB uint8, STORED_CROP_SIZE square in
+    STORED_FRAMING, aligned by the one alignment function from the same 5 landmarks as the
+    crop the model embeds."""
+    return align_face(image_bgr, landmarks, STORED_CROP_SIZE, STORED_FRAMING)
 
 
 def resized_crops(crops: np.ndarray, size: int) -> np.ndarray:
@@ -150,8 +155,10 @@ class Gallery:
         sources: np.ndarray | None = None,
         created: str = "",
         negatives: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        crop_framing: str = STORED_FRAMING,
     ) -> None:
         self.path = Path(path)
+        self.crop_framing = crop_framing  # how crops and negative crops are aligned
         self.model_id = model_id
         self.input_size = input_size
         self.embedding_size = embedding_size
@@ -197,6 +204,9 @@ class Gallery:
             if "negative_names" in arrays
             else None
         )
+        framing = meta.get("crop_framing", PREPROCESS_VERSION)  # absent: 2026-12-07 and before
+        if framing not in FRAMINGS:
+            raise GalleryError(f"{path}: crops in a framing this edge does not know: {framing!r}")
         try:
             gallery = cls(
                 path,
@@ -209,6 +219,7 @@ class Gallery:
                 arrays["sources"],
                 str(meta.get("created", "")),
                 negatives,
+                framing,
             )
         except (KeyError, TypeError, ValueError):
             raise GalleryError(f"{path}: corrupt gallery metadata") from None
@@ -255,8 +266,8 @@ class Gallery:
 
     @property
     def crop_size(self) -> int:
-        """Side of the stored crops: STORED_CROP_SIZE, or the model's input size in galleries
-        written before crops were kept at 112 px."""
+        """Side of the stored crops: STORED_CROP_SIZE, or 112 or the model's input size in
+        galleries written before (doorface's framing)."""
         return int(self.crops.shape[1])
 
     def check_model(self, model_id: str) -> None:
@@ -271,7 +282,7 @@ class Gallery:
     def enroll(
         self, name: str, crops: np.ndarray, embeddings: np.ndarray, sources: list[str]
     ) -> None:
-        """Add a person's samples: ``crops`` are the stored crops (:func:`stored_crop`, 112 px),
+        """Add a person's samples: ``crops`` are the stored crops (:func:`stored_crop`),
         ``embeddings`` the model's embeddings of the same faces aligned at its input size."""
         name = person_name(name)
         crops = np.asarray(crops, np.uint8)
@@ -284,7 +295,7 @@ class Gallery:
         _check_embeddings(self.path, "embeddings", embeddings)
         if len(sources) != len(crops):
             raise GalleryError(f"{len(sources)} sources for {len(crops)} crops")
-        self.crops = resized_crops(self.crops, side)  # a gallery from before 112 px crops
+        self.to_stored_framing()  # a gallery from before
         self.names = np.concatenate([self.names, np.array([name] * len(crops))])
         self.embeddings = np.concatenate([self.embeddings, embeddings])
         self.crops = np.concatenate([self.crops, crops])
@@ -316,8 +327,8 @@ class Gallery:
 
     def add_negative(self, name: str, crops: np.ndarray, embeddings: np.ndarray) -> None:
         """Keep faces that are *not* ``name`` although they matched them ("not Alice"): stored
-        crops (112 px) and the model's embeddings of them. GalleryError if nobody is called
-        ``name``."""
+        crops (:func:`stored_crop`) and the model's embeddings of them. GalleryError if nobody
+        is called ``name``."""
         if name not in self.people:
             raise GalleryError(f"{self.path}: no person named {name!r}")
         crops = np.asarray(crops, np.uint8)
@@ -329,6 +340,7 @@ class Gallery:
         ):
             raise GalleryError(f"negative examples of shapes {crops.shape}, {embeddings.shape}")
         _check_embeddings(self.path, "negative embeddings", embeddings)
+        self.to_stored_framing()  # a gallery from before
         self.negative_names = np.concatenate([self.negative_names, np.array([name] * len(crops))])
         self.negative_embeddings = np.concatenate([self.negative_embeddings, embeddings])
         self.negative_crops = np.concatenate([self.negative_crops, crops])
@@ -357,13 +369,25 @@ class Gallery:
         def embedded(crops: np.ndarray) -> np.ndarray:
             if not len(crops):
                 return np.zeros((0, embedder.embedding_size), np.float32)
-            return embedder.embed(recut_crops(crops, size, embedder.preprocessing))
+            framed = recut_crops(crops, size, embedder.preprocessing, self.crop_framing)
+            return embedder.embed(framed)
 
         self.embeddings = embedded(self.crops)
         self.negative_embeddings = embedded(self.negative_crops)
         self.model_id = embedder.model_id
         self.input_size = size
         self.embedding_size = embedder.embedding_size
+
+    def to_stored_framing(self) -> None:
+        """Re-cut crops of an older gallery (another framing or size) into STORED_FRAMING at
+        STORED_CROP_SIZE, so that new faces can join them in one array; nothing for a gallery
+        already there. Black where the old crop had no pixels: nothing is gained."""
+        if self.crop_framing == STORED_FRAMING:
+            return
+        side, old = STORED_CROP_SIZE, self.crop_framing
+        self.crops = recut_crops(self.crops, side, STORED_FRAMING, old)
+        self.negative_crops = recut_crops(self.negative_crops, side, STORED_FRAMING, old)
+        self.crop_framing = STORED_FRAMING
 
     def check_rebuildable(self, model_id: str) -> None:
         """GalleryError unless the daemon can re-embed this gallery for ``model_id`` by
@@ -393,6 +417,7 @@ class Gallery:
             "model_id": self.model_id,
             "input_size": self.input_size,
             "embedding_size": self.embedding_size,
+            "crop_framing": self.crop_framing,
             "created": self.created,
             "updated": _now(),
         }
@@ -425,19 +450,19 @@ class Gallery:
         self.negative_crops = self.negative_crops[keep]
 
     def _check_shapes(self) -> None:
-        n, side = len(self.names), self.crop_size if self.crops.ndim == 4 else 0
+        n, k = len(self.names), len(self.negative_names)
+        side = self.crop_size if self.crops.ndim == 4 else 0
+        negative_side = self.negative_crops.shape[1] if self.negative_crops.ndim == 4 else 0
+        if self.crop_framing == STORED_FRAMING:  # older galleries: any square side
+            side = side if side == negative_side == STORED_CROP_SIZE else 0
         ok = (
             self.embeddings.shape == (n, self.embedding_size)
             and side > 0
             and self.crops.shape == (n, side, side, 3)
             and self.sources.shape == (n,)
-        )
-        k = len(self.negative_names)
-        side = STORED_CROP_SIZE
-        ok = (
-            ok
             and self.negative_embeddings.shape == (k, self.embedding_size)
-            and self.negative_crops.shape == (k, side, side, 3)
+            and negative_side > 0
+            and self.negative_crops.shape == (k, negative_side, negative_side, 3)
         )
         if not ok:
             raise GalleryError(f"{self.path}: corrupt gallery (arrays disagree in shape)")

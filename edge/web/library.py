@@ -12,8 +12,8 @@ file up by itself (it polls the file every 2 s). Faces are found and embedded be
 is taken, so the lock is held for a load and a save only.
 
 Faces from visits (naming an unknown group, "not <name>") are the crops the model embedded,
-at its input size; the gallery keeps 112 px crops, so these are enlarged to 112 px, which
-adds no detail for a future, larger model (photos uploaded or captured are cut at 112 px).
+at its input size; the gallery keeps 192 px crops in its own framing, so these are re-cut into
+it, which adds no detail for another model (photos uploaded or captured are cut at 192 px).
 Photos are identified by a hash of their stored crop, so deleting "this photo" deletes that
 photo even if the gallery changed since the page was drawn.
 """
@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, TypeVar
 import cv2
 import numpy as np
 
-from edge.align import PREPROCESS_VERSION
 from edge.enroll import EnrolResult, add_enrolment_face
 from edge.errors import DoorfaceError, GalleryError
 from edge.gallery import (
     STORED_CROP_SIZE,
+    STORED_FRAMING,
     Gallery,
     gallery_lock,
     load_gallery_for_model,
@@ -234,9 +234,9 @@ class FaceLibrary:
         return len(crops)
 
     def _stored(self, model_crops: np.ndarray) -> np.ndarray:
-        """The gallery's 112 px doorface-aligned crops of faces cut for the model."""
+        """The gallery's stored crops (STORED_FRAMING) of faces cut for the model."""
         how = self.recognizer.embedder.preprocessing
-        return recut_crops(model_crops, STORED_CROP_SIZE, PREPROCESS_VERSION, source=how)
+        return recut_crops(model_crops, STORED_CROP_SIZE, STORED_FRAMING, source=how)
 
     def add_negative(self, name: str, crop: np.ndarray) -> None:
         """Keep ``crop`` (a model-input-size face) as "not ``name``"."""

@@ -12,7 +12,7 @@ import pytest
 
 from edge.cli import main
 from edge.embedder import Embedder
-from edge.gallery import Gallery
+from edge.gallery import STORED_CROP_SIZE, Gallery
 from edge.manifest import manifest_path_for
 from edge.pipeline import SHIPPED_MODELS
 
@@ -346,7 +346,12 @@ def test_bad_numbers_are_argparse_errors(capsys, argv, message):
 
 def _small_gallery(path):
     gallery = Gallery.create(path, "m" * 64, 32, 4)
-    gallery.enroll("Eileen", np.zeros((1, 112, 112, 3), np.uint8), np.eye(1, 4), ["x"])
+    gallery.enroll(
+        "Eileen",
+        np.zeros((1, STORED_CROP_SIZE, STORED_CROP_SIZE, 3), np.uint8),
+        np.eye(1, 4),
+        ["x"],
+    )
     gallery.save()
     return path
 

@@ -1,4 +1,4 @@
-"""Enrolment keeps 112 px crops for future models, embeds the model's own directly aligned crop,
+"""Enrolment keeps 192 px crops in the gallery's framing for other models, embeds the model's own directly aligned crop,
 and a gallery path that cannot be written is one line before any photo is read."""
 
 import cv2
@@ -10,7 +10,7 @@ from edge.cli import main
 from edge.detectors import DetectorSettings, create_detector
 from edge.embedder import RECOGNITION_FLIP, Embedder
 from edge.enroll import crops_from_images, crops_from_source
-from edge.gallery import STORED_CROP_SIZE, Gallery
+from edge.gallery import STORED_CROP_SIZE, STORED_FRAMING, Gallery
 from edge.preprocess import detect_faces
 
 SIDE = STORED_CROP_SIZE
@@ -25,18 +25,18 @@ def _shifted(image: np.ndarray, dx: int) -> np.ndarray:
     return np.ascontiguousarray(np.roll(image, dx, axis=1))
 
 
-def test_photo_enrolment_keeps_112px_crops_from_the_same_landmarks(tmp_path, astronaut_bgr, haar):
+def test_photo_enrolment_keeps_stored_crops_from_the_same_landmarks(tmp_path, astronaut_bgr, haar):
     cv2.imwrite(str(tmp_path / "a.png"), astronaut_bgr)
     result = crops_from_images([tmp_path], haar, 32)
     landmarks = detect_faces(astronaut_bgr, haar)[0].landmarks
     assert [c.shape for c in result.crops] == [(32, 32, 3)]
     np.testing.assert_array_equal(result.crops[0], align_face(astronaut_bgr, landmarks, 32))
     np.testing.assert_array_equal(
-        result.stored_crops[0], align_face(astronaut_bgr, landmarks, SIDE)
+        result.stored_crops[0], align_face(astronaut_bgr, landmarks, SIDE, STORED_FRAMING)
     )
 
 
-def test_live_enrolment_keeps_112px_crops_of_each_frame(tmp_path, astronaut_bgr, haar, tiny_model):
+def test_live_enrolment_keeps_stored_crops_of_each_frame(tmp_path, astronaut_bgr, haar, tiny_model):
     frames = [_shifted(astronaut_bgr, dx) for dx in (0, 40, 80)]
     for i, frame in enumerate(frames):
         cv2.imwrite(str(tmp_path / f"{i}.png"), frame)
@@ -46,10 +46,10 @@ def test_live_enrolment_keeps_112px_crops_of_each_frame(tmp_path, astronaut_bgr,
     for frame, crop, stored in zip(frames, result.crops, result.stored_crops, strict=True):
         landmarks = detect_faces(frame, haar)[0].landmarks
         np.testing.assert_array_equal(crop, align_face(frame, landmarks, embedder.input_size))
-        np.testing.assert_array_equal(stored, align_face(frame, landmarks, SIDE))
+        np.testing.assert_array_equal(stored, align_face(frame, landmarks, SIDE, STORED_FRAMING))
 
 
-def test_cli_enrol_stores_112px_crops_and_embeds_the_direct_crop(
+def test_cli_enrol_stores_stored_crops_and_embeds_the_direct_crop(
     capsys, tmp_path, astronaut_bgr, haar, tiny_model
 ):
     photo = tmp_path / "a.jpg"
@@ -61,7 +61,9 @@ def test_cli_enrol_stores_112px_crops_and_embeds_the_direct_crop(
     assert gallery.crops.shape == (1, SIDE, SIDE, 3)
     image = cv2.imread(str(photo))
     landmarks = detect_faces(image, haar)[0].landmarks
-    np.testing.assert_array_equal(gallery.crops[0], align_face(image, landmarks, SIDE))
+    np.testing.assert_array_equal(
+        gallery.crops[0], align_face(image, landmarks, SIDE, STORED_FRAMING)
+    )
     embedder = Embedder(tiny_model, flip=RECOGNITION_FLIP)  # as `edge enroll` embeds
     direct = embedder.embed(align_face(image, landmarks, embedder.input_size))
     np.testing.assert_allclose(gallery.embeddings, direct, atol=1e-6)

@@ -11,14 +11,16 @@ import time
 import numpy as np
 import pytest
 
-from edge.align import DLIB_CHIP, PREPROCESS_VERSION, realign_crops
+from edge.align import DLIB_CHIP, PREPROCESS_VERSION, TEMPLATE_112, align_face, realign_crops
 from edge.errors import GalleryError
 from edge.gallery import (
     STORED_CROP_SIZE,
+    STORED_FRAMING,
     Gallery,
     gallery_lock,
     load_gallery_for_model,
-    resized_crops,
+    recut_crops,
+    stored_crop,
 )
 
 SIZE, DIM = 16, 8  # the (fake) model's input size and embedding size
@@ -122,15 +124,15 @@ def test_not_a_gallery(tmp_path):
 
 WRITER = """
 import sys, numpy as np
-from edge.gallery import Gallery
+from edge.gallery import STORED_CROP_SIZE as SIDE, Gallery
 path, n = sys.argv[1], 0
 rng = np.random.default_rng(0)
-crops = rng.integers(0, 255, size=(150, 112, 112, 3), dtype=np.uint8)
-emb = rng.normal(size=(150, 8)).astype(np.float32)
+crops = rng.integers(0, 255, size=(50, SIDE, SIDE, 3), dtype=np.uint8)
+emb = rng.normal(size=(50, 8)).astype(np.float32)
 emb /= np.linalg.norm(emb, axis=1, keepdims=True)
 while True:
     g = Gallery.create(path, "m" * 64, 64, 8)
-    g.enroll(f"gen{n}", crops, emb, ["x"] * 150)
+    g.enroll(f"gen{n}", crops, emb, ["x"] * 50)
     g.save()
     n += 1
     print(n, flush=True)
@@ -150,7 +152,7 @@ def test_kill_mid_write_never_corrupts(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         g = Gallery.load(path)
-        assert len(g) == 150 and g.people[0].startswith("gen")
+        assert len(g) == 50 and g.people[0].startswith("gen")
 
 
 # -- stored crops, old galleries, saving errors ---------------------------------------------
@@ -193,7 +195,9 @@ def _write_old_gallery(path, model_id="a" * 64, n=4):
 def test_crops_other_than_stored_size_are_refused():
     g = Gallery.create("mem.npz", "m", SIZE, DIM)
     crops = np.zeros((2, SIZE, SIZE, 3), np.uint8)
-    with pytest.raises(GalleryError, match=r"crops of shape \(16, 16, 3\): a gallery keeps 112px"):
+    with pytest.raises(
+        GalleryError, match=rf"crops of shape \(16, 16, 3\): a gallery keeps {SIDE}px"
+    ):
         g.enroll("x", crops, np.zeros((2, DIM), np.float32), ["a", "b"])
 
 
@@ -206,13 +210,16 @@ def test_old_gallery_with_model_size_crops_loads_rebuilds_and_upgrades(tmp_path)
     g.rebuild(embedder)
     assert embedder.seen == [(4, 24, 24, 3)] and g.model_id == "b" * 64
     np.testing.assert_array_equal(g.crops, old_crops)  # a rebuild never touches the crops
-    # enrolling someone new brings the whole gallery to 112 px crops
+    # enrolling someone new re-cuts the old crops into the stored framing and size
     new = np.full((2, SIDE, SIDE, 3), 200, np.uint8)
     g.enroll("new", new, embedder.embed(np.zeros((2, 24, 24, 3), np.uint8)), ["n0", "n1"])
     g.save()
     back = Gallery.load(path)
     assert back.crops.shape == (6, SIDE, SIDE, 3) and back.people == ["new", "old"]
+    assert back.crop_framing == STORED_FRAMING
     np.testing.assert_array_equal(back.crops[4:], new)
+    old_recut = recut_crops(old_crops, SIDE, STORED_FRAMING, PREPROCESS_VERSION)
+    np.testing.assert_array_equal(back.crops[:4], old_recut)
 
 
 def test_rebuild_for_a_model_with_another_template_recuts_the_stored_crops(tmp_path):
@@ -222,8 +229,66 @@ def test_rebuild_for_a_model_with_another_template_recuts_the_stored_crops(tmp_p
     g.enroll("p", stored, FakeEmbedder("a" * 64).embed(stored), ["a", "b", "c"])
     chip = FakeEmbedder("c" * 64, input_size=30, preprocessing=DLIB_CHIP)
     g.rebuild(chip)
-    np.testing.assert_array_equal(chip.crops[-1], realign_crops(stored, 30, DLIB_CHIP))
+    np.testing.assert_array_equal(
+        chip.crops[-1], realign_crops(stored, 30, DLIB_CHIP, STORED_FRAMING)
+    )
     assert g.model_id == "c" * 64 and g.input_size == 30
+
+
+def test_a_112px_doorface_gallery_of_before_is_recut_from_its_own_framing(tmp_path):
+    """Galleries of 2026-12-07 and before: 112 px crops in doorface's framing, no
+    ``crop_framing`` in their metadata. They load as such and a rebuild re-cuts from there."""
+    path = tmp_path / "old.npz"
+    rng = np.random.default_rng(3)
+    crops = rng.integers(1, 255, size=(2, 112, 112, 3), dtype=np.uint8)
+    meta = {"schema": "doorface.gallery/1", "model_id": "a" * 64, "input_size": SIZE}
+    meta |= {"embedding_size": DIM, "created": "2026-12-01T00:00:00+00:00"}
+    np.savez_compressed(
+        path,
+        meta=np.array(json.dumps(meta)),
+        names=np.array(["old", "old"]),
+        embeddings=_unit(rng, 2),
+        crops=crops,
+        sources=np.array(["a.jpg", "b.jpg"]),
+    )
+    g = Gallery.load(path)
+    assert g.crop_framing == PREPROCESS_VERSION and g.crop_size == 112
+    chip = FakeEmbedder("c" * 64, input_size=30, preprocessing=DLIB_CHIP)
+    g.rebuild(chip)
+    np.testing.assert_array_equal(chip.crops[-1], realign_crops(crops, 30, DLIB_CHIP))
+
+
+def test_a_gallery_of_unknown_framing_is_refused(tmp_path):
+    path = tmp_path / "g.npz"
+    _gallery(path).save()
+    with np.load(path) as data:
+        arrays = dict(data)
+    meta = json.loads(str(arrays["meta"])) | {"crop_framing": "someone-elses-1"}
+    np.savez_compressed(path, **(arrays | {"meta": np.array(json.dumps(meta))}))
+    with pytest.raises(GalleryError, match="framing this edge does not know: 'someone-elses-1'"):
+        Gallery.load(path)
+
+
+def test_stored_crops_give_each_model_its_own_crop_from_real_pixels():
+    """What a rebuild gives a model is (almost) the crop a direct enrolment gives it: dlib's
+    chip and doorface's crop both lie inside the stored framing at their own scale or finer, so
+    no band of the re-cut crop is black. The 112 px crops kept until 2026-12-07 lacked the
+    bottom of dlib's chip (black) and were enlarged 1.5x into it."""
+    from skimage import data
+
+    image = np.ascontiguousarray(data.astronaut()[..., ::-1])  # BGR, 512 x 512
+    landmarks = TEMPLATE_112 * 1.6 + np.array([150.0, 20.0])  # a face of ~180 px
+    stored = stored_crop(image, landmarks)[None]
+    # mean absolute pixel error against the direct crop: dlib's chip is cut at its own scale
+    # (the old crops: 7.9, their bottom rows black); doorface's is shrunk 1.5x a second time
+    # (two bilinear resamplings of a textured photo differ by a few levels)
+    for preprocessing, size, bound in ((DLIB_CHIP, 150, 2.0), (PREPROCESS_VERSION, 112, 7.0)):
+        direct = align_face(image, landmarks, size, preprocessing).astype(np.int16)
+        rebuilt = recut_crops(stored, size, preprocessing, STORED_FRAMING)[0].astype(np.int16)
+        assert rebuilt.max(axis=(1, 2)).min() > 0  # no black row
+        assert np.abs(rebuilt - direct).mean() < bound, preprocessing
+    old = realign_crops(align_face(image, landmarks, 112)[None], 150, DLIB_CHIP)[0]
+    assert old[-8:].max() == 0  # the old crops' black band under the chin
 
 
 def _read_only_disk(*args, **kwargs):
@@ -279,7 +344,8 @@ def test_a_gallery_of_another_model_is_re_embedded_and_saved(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="edge.gallery"):
         g = load_gallery_for_model(path, new)
     assert g.model_id == "b" * 64 and new.seen == [(6, 24, 24, 3)]
-    expected = FakeEmbedder("b" * 64, input_size=24).embed(resized_crops(old.crops, 24))
+    recut = recut_crops(old.crops, 24, PREPROCESS_VERSION, STORED_FRAMING)
+    expected = FakeEmbedder("b" * 64, input_size=24).embed(recut)
     np.testing.assert_allclose(g.embeddings, expected)
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and re.fullmatch(

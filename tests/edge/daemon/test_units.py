@@ -167,17 +167,27 @@ def test_check_config_takes_a_shipped_model_by_name(tmp_path, model, ok):
 
 def test_check_config_loads_model_and_gallery_as_run_would(tmp_path):
     """What ``run`` would refuse or work around is said by check-config, naming the key."""
-    from edge.gallery import Gallery
+    from edge.gallery import STORED_CROP_SIZE, Gallery
 
     text_model = tmp_path / "model.tflite"
     text_model.write_text("not a model\n")
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 not a zip")
     other = Gallery.create(tmp_path / "other.npz", "m" * 64, 32, 4)
-    other.enroll("Eileen", np.full((1, 112, 112, 3), 90, np.uint8), np.eye(1, 4), ["x"])
+    other.enroll(
+        "Eileen",
+        np.full((1, STORED_CROP_SIZE, STORED_CROP_SIZE, 3), 90, np.uint8),
+        np.eye(1, 4),
+        ["x"],
+    )
     other.save()
     blank = Gallery.create(tmp_path / "blank.npz", "m" * 64, 32, 4)
-    blank.enroll("Eileen", np.zeros((1, 112, 112, 3), np.uint8), np.eye(1, 4), ["x"])
+    blank.enroll(
+        "Eileen",
+        np.zeros((1, STORED_CROP_SIZE, STORED_CROP_SIZE, 3), np.uint8),
+        np.eye(1, 4),
+        ["x"],
+    )
     blank.save()
     cases = {
         f'model = "{text_model}"': (2, f"recognition.model: {text_model}: not a TFLite model"),

@@ -54,12 +54,12 @@ def test_writers_in_other_processes_never_lose_each_others_changes(tmp_path):
     Gallery.create(path, "m", 32, DIM).save()
     code = (
         "import sys, numpy as np\n"
-        "from edge.gallery import Gallery, gallery_lock\n"
+        "from edge.gallery import STORED_CROP_SIZE as S, Gallery, gallery_lock\n"
         "for i in range(8):\n"
         "    with gallery_lock(sys.argv[1]):\n"
         "        g = Gallery.load(sys.argv[1])\n"
         "        e = np.ones((1, 16), np.float32) / 4\n"
-        "        g.enroll(f'{sys.argv[2]}{i}', np.full((1, 112, 112, 3), 9, np.uint8), e, ['x'])\n"
+        "        g.enroll(f'{sys.argv[2]}{i}', np.full((1, S, S, 3), 9, np.uint8), e, ['x'])\n"
         "        g.save()\n"
     )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(path), who]) for who in ("a", "b")]
