@@ -5,12 +5,13 @@
 # computed anew for each moved crop and for blends of two faces; quantised to full-integer
 # int8; its operating point fitted on the identities the trainer holds out (seed 0), on
 # doorface's score scale (--rescale), then scored on the never-trained-on pairsDevTest.
-# Three stages: 105 minutes of distillation (OUT), then 90 more from its end with the
+# Four stages: 105 minutes of distillation (OUT), then 90 more from its end with the
 # neighbourhood term (--bank-weight 0.2, half the peak rate; OUT/bank), then 95 more with a
-# stronger term (--bank-weight 0.3, lr 2e-4; OUT/bank2), as the shipped file was made on
-# 2026-12-07/08 (its later stages started from the earlier stage's int8 file, see
-# docs/MODEL.md). About 300 minutes on a 2-core x86_64 machine with int8 dot-product
-# instructions (AVX-VNNI / AVX-512 VNNI: 230-380 faces/s); several times longer without them
+# stronger term (--bank-weight 0.3, lr 2e-4; OUT/bank2), then 95 more with it stronger still
+# (--bank-weight 0.5; OUT/bank3), as the shipped file was made on 2026-12-07/08 (its later
+# stages started from the earlier stage's int8 file, see docs/MODEL.md). About 400 minutes on a
+# 2-core x86_64 machine with int8 dot-product instructions (AVX-VNNI / AVX-512 VNNI: 230-380
+# faces/s); several times longer without them
 # (the moved crops' targets come from int8 dlib). A killed run goes on with RESUME=1 (same OUT);
 # an earlier stage whose encoder.keras is written is done and skipped.
 #
@@ -24,6 +25,7 @@ OUT="${OUT:-runs/small}"
 MINUTES="${MINUTES:-105}"
 BANK_MINUTES="${BANK_MINUTES:-90}"
 BANK2_MINUTES="${BANK2_MINUTES:-95}"
+BANK3_MINUTES="${BANK3_MINUTES:-95}"
 STEPS="${STEPS:-all}"
 MODEL_OUT="${MODEL_OUT:-edge/models/doorface-small.tflite}"
 RESUME_FLAG=()
@@ -46,12 +48,15 @@ if [ "$STEPS" = all ]; then
   [ -f "$OUT/bank/encoder.keras" ] ||
     prune_dlib "$OUT/bank" "$BANK_MINUTES" --bank-weight 0.2 --lr 2.5e-4 \
       --init-from "$OUT/encoder.keras"
-  prune_dlib "$OUT/bank2" "$BANK2_MINUTES" --bank-weight 0.3 --lr 2e-4 \
-    --init-from "$OUT/bank/encoder.keras"
+  [ -f "$OUT/bank2/encoder.keras" ] ||
+    prune_dlib "$OUT/bank2" "$BANK2_MINUTES" --bank-weight 0.3 --lr 2e-4 \
+      --init-from "$OUT/bank/encoder.keras"
+  prune_dlib "$OUT/bank3" "$BANK3_MINUTES" --bank-weight 0.5 --lr 2e-4 \
+    --init-from "$OUT/bank2/encoder.keras"
 fi
 # --threshold is provisional (operating-point replaces it): a threshold is never fitted on the
 # pairs a model is scored on
-.venv/bin/converter quantize "$OUT/bank2/encoder.keras" --calibration "$DATA/celeba-subset" \
+.venv/bin/converter quantize "$OUT/bank3/encoder.keras" --calibration "$DATA/celeba-subset" \
   --out "$MODEL_OUT" --threshold 0.9 \
   --pairs "$DATA/lfw-view1/pairsDevTest.txt" --images "$DATA/lfw" --quiet
 .venv/bin/converter operating-point "$MODEL_OUT" "$DATA/lfw" "$DATA/celeba-subset" \

@@ -55,7 +55,9 @@ shipped as ``doorface-small`` since 2026-12-07 (scripts/make_small_model.sh). Wh
   (docs/MODEL.md, "The neighbourhood term"): 90 minutes at W = 0.2 from the shipped file gave
   held-out 0.53, LFW TAR at 1e-3 0.718 (0.648) and 17-34 more door visits named at equal
   thresholds; 95 minutes more at W = 0.3 ("A stronger neighbourhood term") named 557 of 624
-  replayed visits with no wrong name published: ``doorface-small`` since 2026-12-08.
+  replayed visits with no wrong name published, and 95 more at W = 0.5 ("The neighbourhood
+  term stronger still") 564 with no wrong-name decision at all: ``doorface-small`` since the
+  night of 2026-12-08.
 
 - Checkpoints: at each sixth of the time budget (with the held-out cosine) the weights,
   optimiser state and progress go to ``OUT/checkpoint``; ``--resume`` goes on from there with
