@@ -143,7 +143,7 @@ def realign_crops(
     source: str = PREPROCESS_VERSION,
 ) -> np.ndarray:
     """Crops aligned for ``source`` (any side) re-cut for ``preprocessing`` at ``size``: how a
-    gallery's stored (doorface) crops are re-embedded for a model with another template, and
+    gallery's stored crops are re-embedded for a model with another template, and
     how a model's crop of a visit becomes a stored crop. Parts of the new framing outside the
     old crop come out black (dlib's chip reaches about 10% below a doorface crop's chin, a
     doorface crop a little above a dlib chip's brows; :data:`GALLERY_FRAMING` holds both)."""

@@ -62,10 +62,10 @@ log = logging.getLogger(__name__)
 SCHEMA = "doorface.gallery/1"
 FILE_MODE = 0o600
 
-#: Side and framing of the aligned crops a gallery keeps, independent of the model's input size:
-#: dlib's 150 px chip at its own scale, and doorface's 112 px framing at 1.5x, are both inside.
-STORED_CROP_SIZE = 192
-STORED_FRAMING = GALLERY_FRAMING
+#: Side of the aligned crops a gallery keeps (in GALLERY_FRAMING, whose template is given for
+#: this side), independent of the model's input size: dlib's 150 px chip at its own scale, and
+#: doorface's 112 px framing at 1.5x, are both inside.
+STORED_CROP_SIZE = int(FRAMINGS[GALLERY_FRAMING][1])
 
 #: How long a writer waits for another writer's lock before giving up with a GalleryError.
 LOCK_TIMEOUT_S = 30.0
@@ -87,9 +87,9 @@ class CropEmbedder(Protocol):
 
 def stored_crop(image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """The crop a gallery keeps of a face: RGB uint8, STORED_CROP_SIZE square in
-    STORED_FRAMING, aligned by the one alignment function from the same 5 landmarks as the
+    GALLERY_FRAMING, aligned by the one alignment function from the same 5 landmarks as the
     crop the model embeds."""
-    return align_face(image_bgr, landmarks, STORED_CROP_SIZE, STORED_FRAMING)
+    return align_face(image_bgr, landmarks, STORED_CROP_SIZE, GALLERY_FRAMING)
 
 
 def resized_crops(crops: np.ndarray, size: int) -> np.ndarray:
@@ -155,7 +155,7 @@ class Gallery:
         sources: np.ndarray | None = None,
         created: str = "",
         negatives: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-        crop_framing: str = STORED_FRAMING,
+        crop_framing: str = GALLERY_FRAMING,
     ) -> None:
         self.path = Path(path)
         self.crop_framing = crop_framing  # how crops and negative crops are aligned
@@ -295,7 +295,7 @@ class Gallery:
         _check_embeddings(self.path, "embeddings", embeddings)
         if len(sources) != len(crops):
             raise GalleryError(f"{len(sources)} sources for {len(crops)} crops")
-        self.to_stored_framing()  # a gallery from before
+        self._to_gallery_framing()  # a gallery from before
         self.names = np.concatenate([self.names, np.array([name] * len(crops))])
         self.embeddings = np.concatenate([self.embeddings, embeddings])
         self.crops = np.concatenate([self.crops, crops])
@@ -340,7 +340,7 @@ class Gallery:
         ):
             raise GalleryError(f"negative examples of shapes {crops.shape}, {embeddings.shape}")
         _check_embeddings(self.path, "negative embeddings", embeddings)
-        self.to_stored_framing()  # a gallery from before
+        self._to_gallery_framing()  # a gallery from before
         self.negative_names = np.concatenate([self.negative_names, np.array([name] * len(crops))])
         self.negative_embeddings = np.concatenate([self.negative_embeddings, embeddings])
         self.negative_crops = np.concatenate([self.negative_crops, crops])
@@ -378,16 +378,16 @@ class Gallery:
         self.input_size = size
         self.embedding_size = embedder.embedding_size
 
-    def to_stored_framing(self) -> None:
-        """Re-cut crops of an older gallery (another framing or size) into STORED_FRAMING at
+    def _to_gallery_framing(self) -> None:
+        """Re-cut crops of an older gallery (another framing or size) into GALLERY_FRAMING at
         STORED_CROP_SIZE, so that new faces can join them in one array; nothing for a gallery
         already there. Black where the old crop had no pixels: nothing is gained."""
-        if self.crop_framing == STORED_FRAMING:
+        if self.crop_framing == GALLERY_FRAMING:
             return
         side, old = STORED_CROP_SIZE, self.crop_framing
-        self.crops = recut_crops(self.crops, side, STORED_FRAMING, old)
-        self.negative_crops = recut_crops(self.negative_crops, side, STORED_FRAMING, old)
-        self.crop_framing = STORED_FRAMING
+        self.crops = recut_crops(self.crops, side, GALLERY_FRAMING, old)
+        self.negative_crops = recut_crops(self.negative_crops, side, GALLERY_FRAMING, old)
+        self.crop_framing = GALLERY_FRAMING
 
     def check_rebuildable(self, model_id: str) -> None:
         """GalleryError unless the daemon can re-embed this gallery for ``model_id`` by
@@ -453,15 +453,16 @@ class Gallery:
         n, k = len(self.names), len(self.negative_names)
         side = self.crop_size if self.crops.ndim == 4 else 0
         negative_side = self.negative_crops.shape[1] if self.negative_crops.ndim == 4 else 0
-        if self.crop_framing == STORED_FRAMING:  # older galleries: any square side
-            side = side if side == negative_side == STORED_CROP_SIZE else 0
+        if self.crop_framing == GALLERY_FRAMING:
+            sides_ok = side == negative_side == STORED_CROP_SIZE
+        else:  # older galleries: any square side, crops and negatives each their own
+            sides_ok = side > 0 and negative_side > 0
         ok = (
-            self.embeddings.shape == (n, self.embedding_size)
-            and side > 0
+            sides_ok
+            and self.embeddings.shape == (n, self.embedding_size)
             and self.crops.shape == (n, side, side, 3)
             and self.sources.shape == (n,)
             and self.negative_embeddings.shape == (k, self.embedding_size)
-            and negative_side > 0
             and self.negative_crops.shape == (k, negative_side, negative_side, 3)
         )
         if not ok:

@@ -11,9 +11,9 @@
 # (--bank-weight 0.5; OUT/bank3), as the shipped file was made on 2026-12-07/08 (its later
 # stages started from the earlier stage's int8 file, see docs/MODEL.md). About 400 minutes on a
 # 2-core x86_64 machine with int8 dot-product instructions (AVX-VNNI / AVX-512 VNNI: 230-380
-# faces/s); several times longer without them
-# (the moved crops' targets come from int8 dlib). A killed run goes on with RESUME=1 (same OUT);
-# an earlier stage whose encoder.keras is written is done and skipped.
+# faces/s); several times longer without them (the moved crops' targets come from int8 dlib).
+# A killed run goes on with RESUME=1 (same OUT); an earlier stage whose encoder.keras is
+# written is done and skipped.
 #
 #   bash scripts/make_small_model.sh            # writes runs/small and edge/models
 #   STEPS=post bash scripts/make_small_model.sh # only the steps after training

@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, TypeVar
 import cv2
 import numpy as np
 
+from edge.align import GALLERY_FRAMING
 from edge.enroll import EnrolResult, add_enrolment_face
 from edge.errors import DoorfaceError, GalleryError
 from edge.gallery import (
     STORED_CROP_SIZE,
-    STORED_FRAMING,
     Gallery,
     gallery_lock,
     load_gallery_for_model,
@@ -234,9 +234,9 @@ class FaceLibrary:
         return len(crops)
 
     def _stored(self, model_crops: np.ndarray) -> np.ndarray:
-        """The gallery's stored crops (STORED_FRAMING) of faces cut for the model."""
+        """The gallery's stored crops (GALLERY_FRAMING) of faces cut for the model."""
         how = self.recognizer.embedder.preprocessing
-        return recut_crops(model_crops, STORED_CROP_SIZE, STORED_FRAMING, source=how)
+        return recut_crops(model_crops, STORED_CROP_SIZE, GALLERY_FRAMING, source=how)
 
     def add_negative(self, name: str, crop: np.ndarray) -> None:
         """Keep ``crop`` (a model-input-size face) as "not ``name``"."""

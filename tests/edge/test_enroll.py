@@ -1,16 +1,17 @@
-"""Enrolment keeps 192 px crops in the gallery's framing for other models, embeds the model's own directly aligned crop,
-and a gallery path that cannot be written is one line before any photo is read."""
+"""Enrolment keeps 192 px crops in the gallery's framing for other models, embeds the model's
+own directly aligned crop, and a gallery path that cannot be written is one line before any
+photo is read."""
 
 import cv2
 import numpy as np
 import pytest
 
-from edge.align import align_face
+from edge.align import GALLERY_FRAMING, align_face
 from edge.cli import main
 from edge.detectors import DetectorSettings, create_detector
 from edge.embedder import RECOGNITION_FLIP, Embedder
 from edge.enroll import crops_from_images, crops_from_source
-from edge.gallery import STORED_CROP_SIZE, STORED_FRAMING, Gallery
+from edge.gallery import STORED_CROP_SIZE, Gallery
 from edge.preprocess import detect_faces
 
 SIDE = STORED_CROP_SIZE
@@ -32,7 +33,7 @@ def test_photo_enrolment_keeps_stored_crops_from_the_same_landmarks(tmp_path, as
     assert [c.shape for c in result.crops] == [(32, 32, 3)]
     np.testing.assert_array_equal(result.crops[0], align_face(astronaut_bgr, landmarks, 32))
     np.testing.assert_array_equal(
-        result.stored_crops[0], align_face(astronaut_bgr, landmarks, SIDE, STORED_FRAMING)
+        result.stored_crops[0], align_face(astronaut_bgr, landmarks, SIDE, GALLERY_FRAMING)
     )
 
 
@@ -46,7 +47,7 @@ def test_live_enrolment_keeps_stored_crops_of_each_frame(tmp_path, astronaut_bgr
     for frame, crop, stored in zip(frames, result.crops, result.stored_crops, strict=True):
         landmarks = detect_faces(frame, haar)[0].landmarks
         np.testing.assert_array_equal(crop, align_face(frame, landmarks, embedder.input_size))
-        np.testing.assert_array_equal(stored, align_face(frame, landmarks, SIDE, STORED_FRAMING))
+        np.testing.assert_array_equal(stored, align_face(frame, landmarks, SIDE, GALLERY_FRAMING))
 
 
 def test_cli_enrol_stores_stored_crops_and_embeds_the_direct_crop(
@@ -62,7 +63,7 @@ def test_cli_enrol_stores_stored_crops_and_embeds_the_direct_crop(
     image = cv2.imread(str(photo))
     landmarks = detect_faces(image, haar)[0].landmarks
     np.testing.assert_array_equal(
-        gallery.crops[0], align_face(image, landmarks, SIDE, STORED_FRAMING)
+        gallery.crops[0], align_face(image, landmarks, SIDE, GALLERY_FRAMING)
     )
     embedder = Embedder(tiny_model, flip=RECOGNITION_FLIP)  # as `edge enroll` embeds
     direct = embedder.embed(align_face(image, landmarks, embedder.input_size))

@@ -11,11 +11,17 @@ import time
 import numpy as np
 import pytest
 
-from edge.align import DLIB_CHIP, PREPROCESS_VERSION, TEMPLATE_112, align_face, realign_crops
+from edge.align import (
+    DLIB_CHIP,
+    GALLERY_FRAMING,
+    PREPROCESS_VERSION,
+    TEMPLATE_112,
+    align_face,
+    realign_crops,
+)
 from edge.errors import GalleryError
 from edge.gallery import (
     STORED_CROP_SIZE,
-    STORED_FRAMING,
     Gallery,
     gallery_lock,
     load_gallery_for_model,
@@ -216,9 +222,9 @@ def test_old_gallery_with_model_size_crops_loads_rebuilds_and_upgrades(tmp_path)
     g.save()
     back = Gallery.load(path)
     assert back.crops.shape == (6, SIDE, SIDE, 3) and back.people == ["new", "old"]
-    assert back.crop_framing == STORED_FRAMING
+    assert back.crop_framing == GALLERY_FRAMING
     np.testing.assert_array_equal(back.crops[4:], new)
-    old_recut = recut_crops(old_crops, SIDE, STORED_FRAMING, PREPROCESS_VERSION)
+    old_recut = recut_crops(old_crops, SIDE, GALLERY_FRAMING, PREPROCESS_VERSION)
     np.testing.assert_array_equal(back.crops[:4], old_recut)
 
 
@@ -230,7 +236,7 @@ def test_rebuild_for_a_model_with_another_template_recuts_the_stored_crops(tmp_p
     chip = FakeEmbedder("c" * 64, input_size=30, preprocessing=DLIB_CHIP)
     g.rebuild(chip)
     np.testing.assert_array_equal(
-        chip.crops[-1], realign_crops(stored, 30, DLIB_CHIP, STORED_FRAMING)
+        chip.crops[-1], realign_crops(stored, 30, DLIB_CHIP, GALLERY_FRAMING)
     )
     assert g.model_id == "c" * 64 and g.input_size == 30
 
@@ -284,7 +290,7 @@ def test_stored_crops_give_each_model_its_own_crop_from_real_pixels():
     # (two bilinear resamplings of a textured photo differ by a few levels)
     for preprocessing, size, bound in ((DLIB_CHIP, 150, 2.0), (PREPROCESS_VERSION, 112, 7.0)):
         direct = align_face(image, landmarks, size, preprocessing).astype(np.int16)
-        rebuilt = recut_crops(stored, size, preprocessing, STORED_FRAMING)[0].astype(np.int16)
+        rebuilt = recut_crops(stored, size, preprocessing, GALLERY_FRAMING)[0].astype(np.int16)
         assert rebuilt.max(axis=(1, 2)).min() > 0  # no black row
         assert np.abs(rebuilt - direct).mean() < bound, preprocessing
     old = realign_crops(align_face(image, landmarks, 112)[None], 150, DLIB_CHIP)[0]
@@ -344,7 +350,7 @@ def test_a_gallery_of_another_model_is_re_embedded_and_saved(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="edge.gallery"):
         g = load_gallery_for_model(path, new)
     assert g.model_id == "b" * 64 and new.seen == [(6, 24, 24, 3)]
-    recut = recut_crops(old.crops, 24, PREPROCESS_VERSION, STORED_FRAMING)
+    recut = recut_crops(old.crops, 24, PREPROCESS_VERSION, GALLERY_FRAMING)
     expected = FakeEmbedder("b" * 64, input_size=24).embed(recut)
     np.testing.assert_allclose(g.embeddings, expected)
     lines = [r.getMessage() for r in caplog.records]
